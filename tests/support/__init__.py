@@ -1,0 +1,1 @@
+"""Helpers the tests of both environments share: standard library only."""
