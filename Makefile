@@ -1,0 +1,36 @@
+# Trailhead Supply Co. support front line. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+RASA := .venv-rasa/bin/rasa
+
+.PHONY: help setup run test train validate test-bot bench bench-nlu agent clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## Install the Python environments (bot on 3.10, bridge on the current Python)
+	bash scripts/setup.sh
+
+run: ## Run the whole system (bot, actions, bridge, widget page, agent console)
+	bash scripts/run.sh
+
+test: ## Run every test (installs what is missing, trains the model if needed)
+	bash scripts/test.sh
+
+train: ## Train the model (skipped when data and config did not change)
+	bash scripts/train.sh
+
+validate: setup ## Check the training data (rasa data validate)
+	$(RASA) data validate --fail-on-warnings
+
+test-bot: train ## Run the test stories and NLU evaluation with rasa test
+	$(RASA) test --model models/supportline.tar.gz --stories tests/bot --nlu tests/bot/heldout_nlu.yml --out results
+
+bench: setup ## Run the benchmarks and update docs/benchmarks.md
+	bash bench/run.sh
+
+agent: setup ## Add an agent account: make agent NAME=alice
+	.venv-bridge/bin/python -m handoff.agents add $(NAME)
+
+clean: ## Remove trained models, results and local state (not the environments)
+	rm -rf models results var .rasa
