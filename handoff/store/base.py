@@ -91,40 +91,62 @@ class Store(abc.ABC):
 
     # conversations
     @abc.abstractmethod
-    async def create_conversation(self, conversation: Conversation) -> Conversation: ...
+    async def create_conversation(self, conversation: Conversation) -> Conversation:
+        """Store a new conversation and return it as stored (created_at/updated_at filled in
+        with now when 0). If the id exists already, nothing changes and the stored one is
+        returned. ValueError for a state not in STATES."""
 
     @abc.abstractmethod
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
     @abc.abstractmethod
     async def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
-        """Apply field changes and bump updated_at; KeyError when unknown."""
+        """Apply field changes and bump updated_at; KeyError when unknown.
+
+        ValueError for unknown fields, a changed id or an unknown state. Leaving the
+        'queued' state also removes the conversation from the queue. Change agent_id only
+        through claim/release, which keep the agents' active counts."""
 
     @abc.abstractmethod
     async def transition(self, conversation_id: str, expected: tuple[str, ...], new_state: str,
                          **changes: Any) -> Conversation | None:
-        """Atomically move to new_state if the current state is in expected; None otherwise."""
+        """Atomically move to new_state if the current state is in expected; None otherwise.
+
+        None too when the conversation does not exist. `changes` are applied in the same
+        step (as in update_conversation), and leaving 'queued' removes it from the queue."""
 
     @abc.abstractmethod
     async def list_conversations(self, *, state: str | None = None, visitor_id: str | None = None,
                                  agent_id: str | None = None, since: float | None = None,
-                                 limit: int = 1000) -> list[Conversation]: ...
+                                 limit: int = 1000) -> list[Conversation]:
+        """Conversations matching every given filter, newest created first, at most limit.
+        `since` keeps those updated at or after that time."""
 
     # messages
     @abc.abstractmethod
     async def append_message(self, message: Message) -> tuple[Message, bool]:
         """Append to the log. If message.client_id was already appended to this conversation,
-        return (the stored message, True) and append nothing; else (message, False)."""
+        return (the stored message, True) and append nothing; else (message, False).
+        The same holds for a message id already in the log. KeyError when the conversation
+        does not exist."""
 
     @abc.abstractmethod
     async def messages(self, conversation_id: str, *, after_id: str | None = None,
                        limit: int = 500) -> list[Message]:
-        """The log in order, optionally only what follows after_id."""
+        """The log in order, optionally only what follows after_id.
+
+        At most `limit` messages from the start (or from after after_id): page forward by
+        passing the last id seen. An after_id this conversation does not have gives the
+        log from the start (the client de-duplicates by id). [] for an unknown conversation."""
 
     # queue
     @abc.abstractmethod
     async def enqueue(self, conversation_id: str, priority: int, queued_at: float) -> None:
-        """Put in the queue (idempotent): higher priority first, then first come first served."""
+        """Put in the queue (idempotent): higher priority first, then first come first served.
+
+        Enqueueing what is already queued changes nothing (it keeps its place; dequeue first
+        to change the priority). KeyError when the conversation does not exist. Claim
+        only takes conversations that are in the queue and in state 'queued'."""
 
     @abc.abstractmethod
     async def dequeue(self, conversation_id: str) -> None:
@@ -143,7 +165,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release(self, conversation_id: str, agent_id: str) -> bool:
         """Atomically undo an assignment held by agent_id (hand back, close, transfer,
-        timeout): decrements the agent's active count. False if agent_id did not hold it."""
+        timeout): decrements the agent's active count. False if agent_id did not hold it.
+
+        Clears agent_id and leaves the state as it is: the caller then transitions (to
+        'bot', 'closed' or 'queued' for a transfer); either order works."""
 
     @abc.abstractmethod
     async def record_pickup(self, waited_s: float, ts: float) -> None:
@@ -155,17 +180,23 @@ class Store(abc.ABC):
 
     # agents
     @abc.abstractmethod
-    async def set_agent_status(self, status: AgentStatus) -> None: ...
+    async def set_agent_status(self, status: AgentStatus) -> None:
+        """Store presence, teams, capacity and last_seen. status.active is ignored: the
+        active count belongs to claim/release."""
 
     @abc.abstractmethod
-    async def get_agent_status(self, agent_id: str) -> AgentStatus | None: ...
+    async def get_agent_status(self, agent_id: str) -> AgentStatus | None:
+        """The agent's status with its current active count; None when the agent never set
+        a status nor held a conversation (one that only claimed shows as 'offline')."""
 
     @abc.abstractmethod
-    async def agent_statuses(self) -> list[AgentStatus]: ...
+    async def agent_statuses(self) -> list[AgentStatus]:
+        """Every known agent's status (as get_agent_status), ordered by agent id."""
 
     # tokens (agent sessions; revocation survives restarts and is shared)
     @abc.abstractmethod
-    async def revoke_token(self, token_id: str, expires_at: float) -> None: ...
+    async def revoke_token(self, token_id: str, expires_at: float) -> None:
+        """Remember a revoked token id until the token would have expired anyway."""
 
     @abc.abstractmethod
     async def is_token_revoked(self, token_id: str) -> bool: ...
@@ -176,7 +207,8 @@ class Store(abc.ABC):
                        ts: float) -> None: ...
 
     @abc.abstractmethod
-    async def flags(self) -> list[dict[str, Any]]: ...
+    async def flags(self) -> list[dict[str, Any]]:
+        """Flags in the order added: {"conversation_id", "message_id", "agent_id", "note", "ts"}."""
 
     # rate limiting (fixed window counters, shared between processes)
     @abc.abstractmethod
