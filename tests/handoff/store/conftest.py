@@ -12,7 +12,7 @@ import pytest_asyncio
 from handoff.store import open_store
 from tests.support.processes import RedisServer
 
-STORE_KINDS = ["memory"]
+STORE_KINDS = ["memory", "redis"]
 
 
 @pytest.fixture(scope="session")
