@@ -808,7 +808,10 @@
       }
       const media = this.buildAttachment(message);
       if (media) parts.push(media);
-      if (!parts.length) return null;
+      const replies = Array.isArray(message.quick_replies) ? message.quick_replies
+        : Array.isArray(message.buttons) ? message.buttons : [];
+      const usable = replies.filter((r) => r && typeof r.title === "string" && r.title);
+      if (!parts.length && !usable.length) return null;
 
       const node = el("div", { class: "msg", "data-sender": sender });
       if (message.id) node.setAttribute("data-id", String(message.id));
@@ -821,10 +824,6 @@
         node.appendChild(el("div", { class: "who", text: this.config.botName || this.t.botName }));
       }
       for (const part of parts) node.appendChild(part);
-
-      const replies = Array.isArray(message.quick_replies) ? message.quick_replies
-        : Array.isArray(message.buttons) ? message.buttons : [];
-      const usable = replies.filter((r) => r && typeof r.title === "string" && r.title);
       if (usable.length) {
         node.appendChild(el("div", { class: "replies" }, usable.map((reply) => el("button", {
           class: "reply", type: "button", text: reply.title,
