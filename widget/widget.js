@@ -728,8 +728,8 @@
 
     onBotUttered(data) {
       if (!data || typeof data !== "object") return;
-      const sender = data.sender === "agent" ? "agent" : "bot";
-      this.setTyping(sender, false);
+      const sender = data.sender === "agent" || data.sender === "system" ? data.sender : "bot";
+      if (sender !== "system") this.setTyping(sender, false);
       const node = this.renderMessage(Object.assign({}, data, { sender }));
       if (node) {
         this.lastQuickReplies();
@@ -752,12 +752,7 @@
 
     onServerError(data) {
       if (!data || typeof data !== "object") return;
-      if (data.code === "forbidden" && this.socket && this.socket.connected) {
-        this.confirmed = false;
-        this.socket.emit("session_request", { session_id: this.sessionId || null });
-      } else if (data.code === "unavailable") {
-        this.addSystem(this.t.unavailable);
-      }
+      if (data.code === "unavailable") this.flash(this.t.unavailable);
     }
 
     /* ---------- rendering messages ---------- */
@@ -869,6 +864,17 @@
       return node;
     }
 
+    /** A short-lived announcement in the status bar for screen readers and sighted users alike. */
+    flash(text) {
+      clearTimeout(this.flashTimer);
+      this.connBanner.textContent = text;
+      this.connBanner.setAttribute("data-kind", "ok");
+      this.connBanner.hidden = false;
+      this.flashTimer = setTimeout(() => {
+        if (this.connection === "online") this.connBanner.hidden = true;
+      }, 3000);
+    }
+
     markDelivered(node, ts) {
       node.removeAttribute("data-pending");
       const meta = node.querySelector(".meta");
@@ -897,17 +903,13 @@
 
     applyState(data, live) {
       if (!data || typeof data !== "object" || !data.state) return;
-      const before = this.state.state;
-      const beforeAgent = this.state.agent_name;
+      const before = this.state;
       this.state = Object.assign({}, data);
+      if (before.ticket_email && data.state === "closed") this.state.ticket_email = before.ticket_email;
       const now = data.state;
-      if (live && before !== now) {
-        if (now === "queued") this.addSystem(this.t.queued);
-        if (now === "agent") this.addSystem(format(this.t.agentJoined, { name: data.agent_name || this.t.agentRole }));
-        if (now === "bot" && (before === "agent" || before === "queued")) this.addSystem(this.t.backToBot);
-        if (now === "closed") this.addSystem(this.t.closed);
-      } else if (live && now === "agent" && data.agent_name && data.agent_name !== beforeAgent) {
-        this.addSystem(format(this.t.agentJoined, { name: data.agent_name }));
+      if (live && now === "bot" && (before.state === "agent" || before.state === "queued")) this.flash(this.t.backToBot);
+      if (live && now === "agent" && data.agent_name !== before.agent_name) {
+        this.flash(format(this.t.agentJoined, { name: data.agent_name || this.t.agentRole }));
       }
       if (now !== "agent") this.setTyping("agent", false);
       if (now !== "bot") this.setTyping("bot", false);
@@ -953,7 +955,11 @@
         banner.appendChild(el("strong", { text: t.closed }));
         banner.hidden = false;
         this.subtitle.textContent = t.closed;
-        this.showRatingCard();
+        if (s.ticket_id || s.ticket_email) {
+          if (!this.log.querySelector('.card[data-card="rating-done"]')) this.log.appendChild(this.newChatCard(t.closed));
+        }
+        else if (s.rating_requested === false) this.showRatingCard(true);
+        else this.showRatingCard(false);
       } else {
         banner.hidden = true;
         this.subtitle.textContent = this.config.subtitle || t.subtitleBot;
@@ -1005,10 +1011,10 @@
       this.scrollToEnd();
     }
 
-    showRatingCard() {
+    showRatingCard(alreadyRated) {
       const t = this.t;
       if (this.log.querySelector('.card[data-card="rating"], .card[data-card="rating-done"]')) return;
-      if (this.store.getItem(this.keys.rated) === this.sessionId) {
+      if (alreadyRated || this.store.getItem(this.keys.rated) === this.sessionId) {
         this.log.appendChild(this.newChatCard(t.rateThanks));
         return;
       }
@@ -1229,7 +1235,9 @@
             if (this.state.state === "bot") this.setTyping("bot", true);
           } else if (ack && ack.error && ack.error.code === "rate_limited") {
             await new Promise((resolve) => setTimeout(resolve, 2000));
-          } else if (ack && ack.error && ack.error.code === "forbidden") {
+          } else if (ack && ack.error && ack.error.code === "forbidden" && this.state.state !== "closed") {
+            this.confirmed = false;
+            this.socket.emit("session_request", { session_id: this.sessionId || null });
             break;
           } else {
             this.markFailed(item, ack && ack.error);

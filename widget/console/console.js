@@ -448,7 +448,7 @@
 
   function buildChatView(chat, messages) {
     const packet = chat.packet;
-    const transcriptIds = new Set((packet.transcript || []).map((m) => m.id).filter(Boolean));
+    const since = Number(chat.conversation.queued_at || chat.conversation.assigned_at || 0) - 0.001;
     if (chat.view) chat.view.remove();
     chat.rendered = new Map();
 
@@ -478,7 +478,7 @@
       [head, chat.banner, chat.scroll, chat.typing, composer]);
     $("#main").appendChild(chat.view);
     for (const message of messages) {
-      if (!transcriptIds.has(message.id)) addMessage(chat, message);
+      if (!since || Number(message.ts) >= since) addMessage(chat, message);
     }
     scrollChat(chat);
   }
@@ -531,7 +531,6 @@
     chat.transcript = el("ol", { class: "messages transcript", "aria-label": "Transcript before the handoff" });
     for (const message of Array.isArray(packet.transcript) ? packet.transcript : []) {
       chat.transcript.appendChild(buildMessage(chat, message, true));
-      if (message.id) chat.rendered.set(message.id, true);
     }
 
     const section = (title, body, empty) => el("section", { class: "packet-section" }, [
