@@ -828,12 +828,20 @@
       read = () => (intent.value.trim() ? { intent: intent.value.trim() } : {});
     } else if (kind === "transfer") {
       const team = el("select", { id: "dlg-team" }, [el("option", { value: "", text: "Any team" })].concat(TEAMS.map((t) => el("option", { value: t, text: t }))));
-      const agentId = el("input", { id: "dlg-agent", placeholder: "optional agent id" });
+      const agentId = el("select", { id: "dlg-agent" }, [el("option", { value: "", text: "Anyone in the team" })]);
       fields.push(el("label", { for: "dlg-team", text: "Team" }), team, el("label", { for: "dlg-agent", text: "Agent" }), agentId);
+      api("/api/agents").then((body) => {
+        const me = app.auth.agent && app.auth.agent.id;
+        for (const agent of (body && body.agents) || []) {
+          if (agent.id === me) continue;
+          const label = `${agent.name} (${agent.status}${agent.status !== "offline" ? `, ${agent.active}/${agent.capacity} chats` : ""})`;
+          agentId.appendChild(el("option", { value: agent.id, text: label, disabled: agent.status === "offline" }));
+        }
+      }).catch(() => {});
       read = () => {
         const payload = {};
-        if (team.value) payload.team = team.value;
-        if (agentId.value.trim()) payload.agent_id = agentId.value.trim();
+        if (agentId.value) payload.agent_id = agentId.value;
+        else payload.team = team.value || "general";
         return payload;
       };
     } else {
