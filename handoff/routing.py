@@ -1,0 +1,662 @@
+"""Who owns a conversation: the one place that enforces the state machine
+
+    bot -> queued -> agent -> (bot | closed)        (bot|queued -> closed for tickets)
+
+and routes every message by it. In ``bot`` the visitor talks to Rasa; ``queued`` keeps
+the visitor's messages (and still logs them in Rasa's paused tracker) while the visitor
+sees the queue position; in ``agent`` one agent owns the chat and only that agent gets
+the visitor's messages, while the agent's messages reach every tab of the visitor and
+are written into Rasa's tracker. Every state change goes through `Store.transition` /
+`Store.claim` / `Store.release`, which are atomic, so racing bridge processes cannot both
+win. The Socket.IO and HTTP layers call this module; it raises errors.HandoffError
+subclasses and never formats wire errors itself.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from . import queueing
+from .errors import BadRequest, Forbidden, NotFound, Unavailable
+from .hours import BusinessHours
+from .ids import new_message_id, new_session_id, new_ticket_id
+from .metrics import Metrics
+from .outbox import Outbox
+from .packet import build_packet
+from .pii import mask
+from .rasa import RasaClient
+from .settings import Settings
+from .shapes import handoff_signal, rest_to_parts, to_agent_wire, to_wire
+from .store.base import AgentStatus, Conversation, Message, Store
+
+log = logging.getLogger(__name__)
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+METADATA_KEYS = ("page_url", "user_agent", "language", "visitor_id", "referrer", "title")
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """What the bridge needs to know about an agent account."""
+
+    id: str
+    name: str
+    teams: tuple[str, ...] = ()
+    capacity: int = 3
+
+
+AgentLookup = Callable[[str], Awaitable["AgentInfo | None"]]
+
+
+class Router:
+    """The conversation state machine and message routing (see module docstring)."""
+
+    def __init__(self, settings: Settings, store: Store, rasa: RasaClient, outbox: Outbox,
+                 metrics: Metrics, agents: AgentLookup, *, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.store = store
+        self.rasa = rasa
+        self.out = outbox
+        self.metrics = metrics
+        self.lookup_agent = agents
+        self.clock = clock
+        self.hours = BusinessHours(settings.business_hours, settings.timezone)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._sent_positions: dict[str, tuple[int, float | None]] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        """Serializes the work on one conversation within this process (message order)."""
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = self._locks[conversation_id] = asyncio.Lock()
+        return lock
+
+    def spawn(self, coro: Awaitable[Any], what: str) -> asyncio.Task:
+        """Run work after the handler has answered (acks go out first); errors are logged."""
+        async def runner() -> None:
+            try:
+                await coro
+            except Exception:  # noqa: BLE001 - a background failure must not vanish silently
+                log.exception("background work failed: %s", what)
+        task = asyncio.get_running_loop().create_task(runner())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for background work (cleanup and tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _mask(self, value: Any) -> Any:
+        return mask(value) if self.settings.mask_pii else value
+
+    async def _conversation(self, conversation_id: str) -> Conversation:
+        conversation = await self.store.get_conversation(conversation_id)
+        if conversation is None:
+            raise NotFound("no such conversation")
+        return conversation
+
+    async def _append(self, conversation_id: str, sender: str, text: str | None, *,
+                      payload: dict[str, Any] | None = None, client_id: str | None = None,
+                      agent_id: str | None = None, agent_name: str | None = None) -> tuple[Message, bool]:
+        message = Message(id=new_message_id(), conversation_id=conversation_id, ts=self.clock(),
+                          sender=sender, text=text, client_id=client_id, agent_id=agent_id,
+                          agent_name=agent_name, payload=payload or {})
+        return await self.store.append_message(message)
+
+    async def _say(self, conversation_id: str, sender: str, text: str | None, **kw: Any) -> Message:
+        """Log a message for the visitor and emit it to every tab as bot_uttered."""
+        message, _ = await self._append(conversation_id, sender, text, **kw)
+        await self.out.visitor(conversation_id, "bot_uttered", to_wire(message))
+        return message
+
+    async def _system(self, conversation_id: str, text: str) -> Message:
+        return await self._say(conversation_id, "system", text)
+
+    # ------------------------------------------------------------------ visitor side
+
+    async def open_session(self, requested_id: str | None) -> tuple[Conversation, bool]:
+        """The conversation for a session_request: the requested one if the bridge issued
+        it and it is not closed, else a new one. Returns (conversation, is_new)."""
+        if requested_id and isinstance(requested_id, str) and len(requested_id) <= 128:
+            existing = await self.store.get_conversation(requested_id)
+            if existing is not None and existing.state != "closed":
+                return existing, False
+        now = self.clock()
+        conversation = await self.store.create_conversation(
+            Conversation(id=new_session_id(), state="bot", created_at=now, updated_at=now))
+        log.info("conversation %s started", conversation.id)
+        return conversation, True
+
+    async def history(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The visitor-visible log (agents' internal notes left out)."""
+        return [to_wire(m) for m in await self.store.messages(conversation_id, limit=1000)
+                if m.sender != "note"]
+
+    async def visitor_message(self, conversation_id: str, text: str, *, client_id: str | None,
+                              metadata: dict[str, Any]) -> tuple[Message, bool]:
+        """Accept a visitor message: log it (once per client_id), show it on every tab,
+        route it by the conversation's state. Returns (message, duplicate)."""
+        conversation = await self._conversation(conversation_id)
+        if conversation.state == "closed":
+            raise Forbidden("this conversation is closed; request a new session")
+        message, duplicate = await self._append(conversation_id, "visitor", text, client_id=client_id)
+        if duplicate:
+            return message, True
+        await self._note_metadata(conversation, metadata)
+        await self.out.visitor(conversation_id, "visitor_uttered", {
+            "id": message.id, "client_id": client_id, "text": text, "ts": message.ts})
+        if conversation.state == "agent" and conversation.agent_id:
+            self.metrics.messages.labels(direction="visitor_to_agent").inc()
+            await self.out.agent(conversation.agent_id, "visitor_message", {
+                "conversation_id": conversation_id, "id": message.id,
+                "text": self._mask(text), "ts": message.ts})
+        self.spawn(self._process_visitor_message(conversation_id, message, metadata),
+                   f"visitor message {message.id}")
+        return message, False
+
+    async def _note_metadata(self, conversation: Conversation, metadata: dict[str, Any]) -> None:
+        changes: dict[str, Any] = {}
+        for key, field_ in (("page_url", "page_url"), ("user_agent", "user_agent"), ("visitor_id", "visitor_id")):
+            value = metadata.get(key)
+            if isinstance(value, str) and value and value[:1000] != getattr(conversation, field_):
+                changes[field_] = value[:1000]
+        if changes:
+            await self.store.update_conversation(conversation.id, **changes)
+
+    async def _process_visitor_message(self, conversation_id: str, message: Message,
+                                       metadata: dict[str, Any]) -> None:
+        rasa_meta = {k: metadata[k] for k in METADATA_KEYS if k in metadata}
+        rasa_meta["message_id"] = message.id
+        async with self._lock(conversation_id):
+            conversation = await self._conversation(conversation_id)
+            if conversation.state == "bot":
+                await self._ask_bot(conversation_id, message, rasa_meta)
+                return
+        # queued or with an agent: Rasa is paused; it logs the turn (intent included)
+        async with self._lock(f"log:{conversation_id}"):
+            try:
+                await self.rasa.send_message(conversation_id, message.text or "", rasa_meta)
+            except Unavailable as exc:
+                log.info("conversation %s: could not log a message in Rasa: %s", conversation_id, exc)
+
+    async def _ask_bot(self, conversation_id: str, message: Message, rasa_meta: dict[str, Any]) -> None:
+        """The bot's turn: typing on, webhook, typing off, replies (or bot_unavailable)."""
+        self.metrics.messages.labels(direction="visitor_to_bot").inc()
+        await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": True})
+        try:
+            replies = await self.rasa.send_message(conversation_id, message.text or "", rasa_meta)
+        except Unavailable as exc:
+            log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, exc)
+            await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
+            await self._system(conversation_id, "Our assistant is not available right now. "
+                               "Let me connect you with a person.")
+            await self.escalate(conversation_id, {"reason": "bot_unavailable", "topic": "general",
+                                                  "detail": str(exc)})
+            return
+        await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
+        await self._deliver_bot_replies(conversation_id, replies)
+
+    async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> None:
+        """Show Rasa's replies; a handoff payload is never shown, it queues the chat."""
+        signal = None
+        for reply in replies:
+            found = handoff_signal(reply)
+            if found is not None:
+                signal = found
+                continue
+            for text, payload in rest_to_parts(reply):
+                self.metrics.messages.labels(direction="bot_to_visitor").inc()
+                await self._say(conversation_id, "bot", text, payload=payload)
+        if signal is not None:
+            await self.escalate(conversation_id, signal)
+
+    async def visitor_typing(self, conversation_id: str, on: bool) -> None:
+        conversation = await self._conversation(conversation_id)
+        if conversation.state == "agent" and conversation.agent_id:
+            await self.out.agent(conversation.agent_id, "visitor_typing",
+                                 {"conversation_id": conversation_id, "on": on})
+
+    async def leave_email(self, conversation_id: str, email: str, text: str | None) -> str:
+        """Turn the conversation into a ticket for a follow-up by email."""
+        if not EMAIL_RE.match(email):
+            raise BadRequest("that does not look like an email address")
+        ticket_id = new_ticket_id()
+        current = await self._conversation(conversation_id)
+        now = self.clock()
+        conversation = await self.store.transition(
+            conversation_id, ("bot", "queued"), "closed", email=email, ticket=True, closed_at=now,
+            resolution="ticket", meta={**current.meta, "ticket_id": ticket_id, "ticket_message": text or ""})
+        if conversation is None:
+            raise Forbidden("an agent is already with you" if current.state == "agent"
+                            else "this conversation is closed")
+        await self.store.dequeue(conversation_id)
+        if text:
+            await self._append(conversation_id, "visitor", text)
+        log.info("conversation %s became ticket %s", conversation_id, ticket_id)
+        await self._system(conversation_id, f"Thank you! We will answer by email (ticket {ticket_id}).")
+        await self.out.visitor(conversation_id, "conversation_state", await self.state_payload(conversation))
+        await self.push_queue()
+        return ticket_id
+
+    async def rate(self, conversation_id: str, score: int, comment: str | None) -> None:
+        conversation = await self._conversation(conversation_id)
+        if conversation.state != "closed":
+            raise Forbidden("a conversation can be rated once it is closed")
+        if conversation.rating is not None:
+            raise Forbidden("this conversation has already been rated")
+        await self.store.update_conversation(conversation_id, rating=score, rating_comment=comment)
+        log.info("conversation %s rated %d", conversation_id, score)
+
+    async def state_payload(self, conversation: Conversation) -> dict[str, Any]:
+        """The conversation_state event for a conversation."""
+        payload: dict[str, Any] = {"state": conversation.state}
+        if conversation.state in ("queued", "agent") and conversation.reason:
+            payload["reason"] = conversation.reason
+        if conversation.state == "queued":
+            position, wait, online = await self._position(conversation.id)
+            payload.update(position=position, expected_wait_s=wait if online else None,
+                           agents_online=online, in_business_hours=self.hours.is_open(self.clock()))
+        elif conversation.state == "agent" and conversation.agent_id:
+            info = await self.lookup_agent(conversation.agent_id)
+            payload["agent_name"] = info.name if info else "Agent"
+        elif conversation.state == "closed":
+            payload["rating_requested"] = conversation.rating is None
+            if conversation.ticket:
+                payload["ticket_id"] = conversation.meta.get("ticket_id")
+        return payload
+
+    # ------------------------------------------------------------------ queue
+
+    async def queued_in_order(self) -> list[Conversation]:
+        now = self.clock()
+        found = [c for c in [await self.store.get_conversation(i) for i in await self.store.queue()]
+                 if c is not None and c.state == "queued"]
+        return queueing.serving_order(found, now, self.settings.priority_aging_s)
+
+    async def agents_available(self) -> bool:
+        """Someone could answer: an agent is online or away, and we are open."""
+        return any(s.status in ("online", "away") for s in await self.store.agent_statuses())
+
+    async def _position(self, conversation_id: str) -> tuple[int | None, float | None, bool]:
+        order = await self.queued_in_order()
+        position = next((i + 1 for i, c in enumerate(order) if c.id == conversation_id), None)
+        now = self.clock()
+        pickups = await self.store.recent_pickups(now - self.settings.pickup_window_s)
+        online = await self.agents_available() and self.hours.is_open(now)
+        wait = queueing.expected_wait(position or 0, pickups, now, self.settings.default_wait_s)
+        return position, wait, online
+
+    async def queue_payload(self) -> dict[str, Any]:
+        now = self.clock()
+        return {"queue": [
+            {"conversation_id": c.id, "reason": c.reason, "topic": c.topic,
+             "priority": queueing.effective_priority(c, now, self.settings.priority_aging_s),
+             "waiting_s": round(max(0.0, now - (c.queued_at or now)), 1),
+             "summary": self._mask(c.summary), "position": i + 1}
+            for i, c in enumerate(await self.queued_in_order())]}
+
+    async def push_queue(self) -> None:
+        """Tell every agent the queue, and every queued visitor a changed position."""
+        await self.out.agents("queue", await self.queue_payload())
+        await self.push_positions()
+
+    async def push_positions(self) -> None:
+        order = await self.queued_in_order()
+        seen = set()
+        for conversation in order:
+            seen.add(conversation.id)
+            state = await self.state_payload(conversation)
+            key = (state.get("position"), state.get("expected_wait_s"))
+            if self._sent_positions.get(conversation.id) != key:
+                self._sent_positions[conversation.id] = key
+                await self.out.visitor(conversation.id, "conversation_state", state)
+        for stale in set(self._sent_positions) - seen:
+            self._sent_positions.pop(stale, None)
+
+    async def escalate(self, conversation_id: str, signal: dict[str, Any]) -> Conversation | None:
+        """bot -> queued: pause Rasa, queue with reason/topic/priority, tell the visitor."""
+        reason = queueing.normalize_reason(signal.get("reason"))
+        topic = queueing.normalize_topic(signal.get("topic"))
+        now = self.clock()
+        conversation = await self.store.transition(
+            conversation_id, ("bot",), "queued", reason=reason, topic=topic,
+            detail=str(signal.get("detail") or "")[:2000], summary=str(signal.get("summary") or "")[:2000],
+            priority=queueing.base_priority(reason), queued_at=now)
+        if conversation is None:
+            return None
+        try:
+            await self.rasa.pause(conversation_id)
+        except Unavailable as exc:
+            log.info("conversation %s: could not pause Rasa: %s", conversation_id, exc)
+        await self.store.enqueue(conversation_id, conversation.priority, now)
+        self.metrics.handoffs.labels(reason=reason).inc()
+        log.info("conversation %s queued: reason=%s topic=%s", conversation_id, reason, topic)
+        await self._announce_queued(conversation)
+        await self.push_queue()
+        await self.assign_pending()
+        return conversation
+
+    async def _announce_queued(self, conversation: Conversation) -> None:
+        state = await self.state_payload(conversation)
+        if not state.get("in_business_hours", True):
+            text = ("Our team is outside business hours right now. Leave your email address "
+                    "and we will get back to you, or stay here and wait.")
+        elif not state.get("agents_online"):
+            text = ("No agent is online right now. Leave your email address and we will get "
+                    "back to you, or stay here: you are in the queue.")
+        else:
+            minutes = max(1, round((state.get("expected_wait_s") or 0) / 60))
+            text = (f"You are number {state.get('position')} in the queue; "
+                    f"the expected wait is about {minutes} minute{'s' if minutes != 1 else ''}.")
+        await self._system(conversation.id, text)
+        self._sent_positions[conversation.id] = (state.get("position"), state.get("expected_wait_s"))
+        await self.out.visitor(conversation.id, "conversation_state", state)
+
+    # ------------------------------------------------------------------ agents
+
+    async def agent_status(self, agent: AgentInfo, status: str) -> None:
+        """Presence: online agents get chats automatically; away agents only by claim."""
+        if status not in ("online", "away", "offline"):
+            raise BadRequest("status must be online, away or offline")
+        await self.store.set_agent_status(AgentStatus(
+            agent_id=agent.id, status=status, teams=tuple(agent.teams), capacity=agent.capacity,
+            last_seen=self.clock()))
+        log.info("agent %s is %s", agent.id, status)
+        if status == "online":
+            await self.assign_pending()
+        await self.push_positions()
+
+    async def owned(self, agent_id: str, conversation_id: str) -> Conversation:
+        conversation = await self._conversation(conversation_id)
+        if conversation.state != "agent" or conversation.agent_id != agent_id:
+            raise Forbidden("this conversation is not yours")
+        return conversation
+
+    async def assigned_payload(self, conversation_id: str) -> dict[str, Any]:
+        """conversation + handoff packet + log, as an agent sees them (PII masked)."""
+        conversation = await self._conversation(conversation_id)
+        log_ = await self.store.messages(conversation_id, limit=1000)
+        try:
+            tracker = await self.rasa.tracker(conversation_id)
+        except Unavailable:
+            tracker = None
+        earlier = []
+        if conversation.visitor_id:
+            earlier = [c for c in await self.store.list_conversations(
+                visitor_id=conversation.visitor_id, limit=self.settings.history_conversations + 1)
+                if c.id != conversation_id][: self.settings.history_conversations]
+        packet = build_packet(conversation, tracker=tracker, log=log_, earlier=earlier,
+                              mask_pii=self.settings.mask_pii)
+        messages = [to_agent_wire(m) for m in log_]
+        if self.settings.mask_pii:
+            for m in messages:
+                if isinstance(m.get("text"), str):
+                    m["text"] = mask(m["text"])
+        return {"conversation": await self.conversation_view(conversation), "packet": packet,
+                "messages": messages}
+
+    async def conversation_view(self, c: Conversation) -> dict[str, Any]:
+        view = {"id": c.id, "state": c.state, "reason": c.reason, "topic": c.topic,
+                "priority": c.priority, "created_at": c.created_at, "queued_at": c.queued_at,
+                "assigned_at": c.assigned_at, "closed_at": c.closed_at, "agent_id": c.agent_id,
+                "visitor_id": c.visitor_id, "summary": self._mask(c.summary),
+                "detail": self._mask(c.detail), "page_url": c.page_url, "user_agent": c.user_agent,
+                "email": self._mask(c.email) if c.email else None, "ticket": c.ticket,
+                "resolution": c.resolution, "rating": c.rating}
+        if c.agent_id:
+            info = await self.lookup_agent(c.agent_id)
+            view["agent_name"] = info.name if info else None
+        return view
+
+    async def claim(self, agent: AgentInfo, conversation_id: str) -> None:
+        """Manual claim from the queue; atomic, so of racing agents exactly one wins."""
+        status = await self.store.get_agent_status(agent.id)
+        if status is not None and status.active >= agent.capacity:
+            raise Forbidden("you are at capacity")
+        conversation = await self._conversation(conversation_id)
+        if conversation.state != "queued":
+            raise Forbidden("this conversation is not waiting in the queue")
+        if not await self.store.claim(conversation_id, agent.id):
+            raise Forbidden("someone else took this conversation")
+        await self._on_assigned(conversation, agent.id, "claim")
+
+    async def assign_pending(self) -> None:
+        """Offer queued conversations to the least busy online agents with the skill."""
+        if not self.settings.auto_assign:
+            return
+        statuses = {s.agent_id: s for s in await self.store.agent_statuses() if s.status == "online"}
+        if not statuses:
+            return
+        now = self.clock()
+        for conversation in await self.queued_in_order():
+            avoid = conversation.meta.get("avoid_agents") or ()
+            agent_id = queueing.choose_agent(conversation, statuses.values(), now,
+                                             self.settings.skill_fallback_s, avoid)
+            if agent_id is None:
+                continue
+            if await self.store.claim(conversation.id, agent_id):
+                s = statuses[agent_id]
+                statuses[agent_id] = AgentStatus(agent_id=s.agent_id, status=s.status, teams=s.teams,
+                                                 capacity=s.capacity, active=s.active + 1, last_seen=s.last_seen)
+                await self._on_assigned(conversation, agent_id, "auto")
+
+    async def _on_assigned(self, queued: Conversation, agent_id: str, how: str) -> None:
+        now = self.clock()
+        waited = max(0.0, now - (queued.queued_at or now))
+        await self.store.record_pickup(waited, now)
+        self.metrics.queue_wait.observe(waited)
+        conversation = await self.store.update_conversation(
+            queued.id, meta={**queued.meta, "answered_by": None, "assigned_how": how})
+        info = await self.lookup_agent(agent_id)
+        name = info.name if info else "An agent"
+        self._sent_positions.pop(queued.id, None)
+        log.info("conversation %s assigned to agent %s (%s, waited %.0fs)", queued.id, agent_id, how, waited)
+        await self._system(queued.id, f"{name} has joined the chat.")
+        await self.out.visitor(queued.id, "conversation_state", await self.state_payload(conversation))
+        await self.out.agent(agent_id, "assigned", await self.assigned_payload(queued.id))
+        await self.push_queue()
+
+    async def agent_message(self, agent: AgentInfo, conversation_id: str, text: str,
+                            client_id: str | None) -> Message:
+        conversation = await self.owned(agent.id, conversation_id)
+        message, duplicate = await self._append(
+            conversation_id, "agent", text, client_id=f"agent:{client_id}" if client_id else None,
+            agent_id=agent.id, agent_name=agent.name)
+        if duplicate:
+            return message
+        self.metrics.messages.labels(direction="agent_to_visitor").inc()
+        await self.out.visitor(conversation_id, "bot_uttered", to_wire(message))
+        changes: dict[str, Any] = {}
+        if conversation.first_agent_reply_at is None:
+            changes["first_agent_reply_at"] = message.ts
+        if conversation.meta.get("answered_by") != agent.id:
+            changes["meta"] = {**conversation.meta, "answered_by": agent.id}
+        if changes:
+            await self.store.update_conversation(conversation_id, **changes)
+        self.spawn(self._log_agent_message(conversation_id, agent, text, message.id),
+                   f"agent message {message.id} to Rasa")
+        return message
+
+    async def _log_agent_message(self, conversation_id: str, agent: AgentInfo, text: str, message_id: str) -> None:
+        async with self._lock(f"log:{conversation_id}"):  # keeps the tracker in order
+            try:
+                await self.rasa.add_bot_message(conversation_id, text, {
+                    "agent_id": agent.id, "agent_name": agent.name, "message_id": message_id})
+            except Unavailable as exc:
+                log.warning("conversation %s: agent message %s not written to Rasa: %s",
+                            conversation_id, message_id, exc)
+
+    async def agent_typing(self, agent: AgentInfo, conversation_id: str, on: bool) -> None:
+        await self.owned(agent.id, conversation_id)
+        await self.out.visitor(conversation_id, "typing", {"from": "agent", "on": on, "agent_name": agent.name})
+
+    async def note(self, agent: AgentInfo, conversation_id: str, text: str) -> Message:
+        """An internal note: logged for agents, never shown to the visitor."""
+        await self._conversation(conversation_id)
+        message, _ = await self._append(conversation_id, "note", text, agent_id=agent.id, agent_name=agent.name)
+        return message
+
+    async def flag(self, agent: AgentInfo, conversation_id: str, message_id: str, note: str) -> None:
+        await self._conversation(conversation_id)
+        await self.store.add_flag(conversation_id, message_id, agent.id, note, self.clock())
+        log.info("conversation %s: message %s flagged by %s", conversation_id, message_id, agent.id)
+
+    async def hand_back(self, agent: AgentInfo, conversation_id: str, intent: str | None) -> None:
+        """agent -> bot: Rasa resumes; an optional intent makes the bot continue."""
+        async with self._lock(conversation_id):
+            await self.owned(agent.id, conversation_id)
+            if not await self.store.release(conversation_id, agent.id):
+                raise Forbidden("this conversation is not yours")
+            conversation = await self.store.transition(conversation_id, ("agent",), "bot",
+                                                       reason=None, topic=None, priority=0)
+            if conversation is None:
+                raise Forbidden("this conversation is not with an agent")
+            log.info("conversation %s handed back to the bot by %s", conversation_id, agent.id)
+            await self._system(conversation_id, "You are back with our assistant.")
+            await self.out.visitor(conversation_id, "conversation_state", await self.state_payload(conversation))
+            await self.out.agent(agent.id, "conversation_update", {"conversation_id": conversation_id, "state": "bot"})
+            try:
+                await self.rasa.resume(conversation_id)
+                if intent:
+                    replies = await self.rasa.trigger_intent(conversation_id, intent)
+                    await self._deliver_bot_replies(conversation_id, replies)
+            except Unavailable as exc:
+                log.warning("conversation %s: Rasa did not resume: %s", conversation_id, exc)
+        await self.push_queue()
+
+    async def close(self, agent: AgentInfo, conversation_id: str, resolution: str) -> None:
+        """agent -> closed: the visitor is asked for a rating."""
+        async with self._lock(conversation_id):
+            await self.owned(agent.id, conversation_id)
+            if not await self.store.release(conversation_id, agent.id):
+                raise Forbidden("this conversation is not yours")
+            conversation = await self.store.transition(
+                conversation_id, ("agent",), "closed", closed_at=self.clock(),
+                resolution=(resolution or "resolved")[:200])
+            if conversation is None:
+                raise Forbidden("this conversation is not with an agent")
+            log.info("conversation %s closed by %s", conversation_id, agent.id)
+            await self._system(conversation_id, "This chat is closed. How did we do? "
+                               "Please rate us from 1 to 5.")
+            await self.out.visitor(conversation_id, "conversation_state", await self.state_payload(conversation))
+            await self.out.agent(agent.id, "conversation_update",
+                                 {"conversation_id": conversation_id, "state": "closed",
+                                  "resolution": conversation.resolution})
+        await self.push_queue()
+
+    async def transfer(self, agent: AgentInfo, conversation_id: str, to_agent: str | None,
+                       team: str | None) -> None:
+        """Give the chat to another agent (directly) or team (through the queue)."""
+        if not to_agent and not team:
+            raise BadRequest("transfer needs agent_id or team")
+        target: AgentInfo | None = None
+        if to_agent:
+            if to_agent == agent.id:
+                raise BadRequest("you cannot transfer to yourself")
+            target = await self.lookup_agent(to_agent)
+            status = await self.store.get_agent_status(to_agent)
+            if target is None:
+                raise NotFound("no such agent")
+            if status is None or status.status == "offline":
+                raise Forbidden("that agent is offline")
+        async with self._lock(conversation_id):
+            current = await self.owned(agent.id, conversation_id)
+            if not await self.store.release(conversation_id, agent.id):
+                raise Forbidden("this conversation is not yours")
+            now = self.clock()
+            changes: dict[str, Any] = {"priority": current.priority + queueing.TRANSFER_BONUS,
+                                       "queued_at": now,
+                                       "meta": {**current.meta, "avoid_agents": [agent.id],
+                                                "transferred_from": agent.id}}
+            if team:
+                changes["topic"] = queueing.normalize_topic(team)
+            conversation = await self.store.transition(conversation_id, ("agent",), "queued", **changes)
+            if conversation is None:
+                raise Forbidden("this conversation is not with an agent")
+            await self.store.enqueue(conversation_id, conversation.priority, now)
+            log.info("conversation %s transferred by %s to %s", conversation_id, agent.id, to_agent or f"team {team}")
+            await self.out.agent(agent.id, "conversation_update",
+                                 {"conversation_id": conversation_id, "state": "queued", "transferred": True})
+            if target is not None and await self.store.claim(conversation_id, target.id):
+                await self._system(conversation_id, "You are being transferred to a colleague.")
+                await self._on_assigned(conversation, target.id, "transfer")
+                return
+            await self._system(conversation_id, "You are being transferred to the right team; "
+                               "please stay with us.")
+            await self._announce_queued(conversation)
+        await self.push_queue()
+        await self.assign_pending()
+
+    async def requeue(self, conversation: Conversation, cause: str) -> bool:
+        """Take a chat back from an agent who did not answer or went away."""
+        agent_id = conversation.agent_id
+        if not agent_id or not await self.store.release(conversation.id, agent_id):
+            return False
+        now = self.clock()
+        avoid = list(dict.fromkeys([*(conversation.meta.get("avoid_agents") or []), agent_id]))
+        updated = await self.store.transition(
+            conversation.id, ("agent",), "queued", priority=conversation.priority + queueing.REQUEUE_BONUS,
+            queued_at=now, meta={**conversation.meta, "avoid_agents": avoid, "requeued": cause})
+        if updated is None:
+            return False
+        await self.store.enqueue(conversation.id, updated.priority, now)
+        self.metrics.reassignments.labels(cause=cause).inc()
+        log.info("conversation %s taken back from agent %s (%s)", conversation.id, agent_id, cause)
+        await self.out.agent(agent_id, "conversation_update",
+                             {"conversation_id": conversation.id, "state": "queued", "reason": cause})
+        await self._system(conversation.id, "Sorry for the wait: we are finding another agent for you.")
+        await self._announce_queued(updated)
+        return True
+
+    # ------------------------------------------------------------------ watchdog
+
+    async def tick(self) -> None:
+        """Periodic duties: agents who do not answer or stay away lose their chats,
+        the queue is offered to agents, visitors see their position move."""
+        now = self.clock()
+        for key in [k for k, lock in self._locks.items() if not lock.locked()]:
+            del self._locks[key]
+        changed = False
+        statuses = {s.agent_id: s for s in await self.store.agent_statuses()}
+        for conversation in await self.store.list_conversations(state="agent"):
+            agent_id = conversation.agent_id
+            if not agent_id:
+                continue
+            status = statuses.get(agent_id)
+            gone = (status is None or status.status == "offline") and \
+                now - (status.last_seen if status else 0.0) > self.settings.agent_disconnect_grace_s
+            silent = conversation.meta.get("answered_by") != agent_id and \
+                now - (conversation.assigned_at or now) > self.settings.agent_answer_timeout_s
+            if gone:
+                changed |= await self.requeue(conversation, "agent_disconnected")
+            elif silent:
+                changed |= await self.requeue(conversation, "agent_no_answer")
+        await self.assign_pending()
+        if changed:
+            await self.out.agents("queue", await self.queue_payload())
+        await self.push_positions()
+
+    async def run_watchdog(self) -> None:
+        """The background loop behind tick(); started by the app's cleanup context."""
+        while True:
+            await asyncio.sleep(self.settings.assign_interval_s)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep the loop alive (e.g. Redis blip)
+                log.exception("watchdog tick failed")

@@ -1,0 +1,99 @@
+"""The bridge's configuration: one frozen object read from the environment.
+
+Every setting is an environment variable with the prefix ``HANDOFF_`` (for example
+``HANDOFF_PORT=8080``). The object is frozen so no part of the bridge can change the
+configuration behind another part's back; tests build their own with keyword arguments.
+docs/bridge.md lists every setting with its default.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_list(value: object) -> object:
+    """Accept "a,b,c" (environment) as well as a real list (code)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All settings of the bridge; see docs/bridge.md for what each one does."""
+
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", frozen=True, extra="ignore")
+
+    # where the bridge runs
+    environment: Literal["dev", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+
+    # Rasa (HTTP API, started with --enable-api --auth-token)
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = ""
+    rasa_timeout_s: float = 10.0
+
+    # state
+    store_url: str = ""                     # "" = embedded (one process); redis://host:port/db
+    store_prefix: str = "handoff:"
+    socketio_channel: str = "handoff-socketio"
+
+    # agents and their tokens
+    agents_file: str = "var/agents.yml"
+    secret: str = ""                        # signs agent tokens; required when environment=prod
+    token_ttl_s: int = 8 * 3600
+
+    # web
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    static_dir: str = "widget"
+    trust_proxy: bool = False               # take the client IP from X-Forwarded-For
+
+    # business hours: "mon-fri 09:00-17:00; sat 10:00-14:00"; "" = always open
+    business_hours: str = ""
+    timezone: str = "UTC"
+
+    # what agents see
+    mask_pii: bool = True
+    history_conversations: int = 5          # earlier conversations shown in the packet
+
+    # knowledge base for article suggestions
+    kb_path: str = "data/kb"
+
+    # limits
+    max_message_chars: int = 2000
+    max_payload_bytes: int = 16_384         # one Socket.IO event's JSON
+    max_packet_bytes: int = 1_000_000       # engine.io hard limit: larger packets drop the socket
+    max_http_body_bytes: int = 65_536
+    rate_window_s: float = 10.0
+    rate_session_messages: int = 20         # visitor events per session per window
+    rate_ip_messages: int = 60              # visitor events per client IP per window
+    rate_ip_sessions: int = 20              # new sessions per client IP per window
+    rate_login_attempts: int = 10           # login attempts per IP per window
+
+    # queue and agents
+    auto_assign: bool = True
+    assign_interval_s: float = 1.0          # how often the watchdog looks at the queue
+    agent_answer_timeout_s: float = 120.0   # assigned but no first answer: back to the queue
+    agent_disconnect_grace_s: float = 60.0  # agent gone this long: chats back to the queue
+    skill_fallback_s: float = 120.0         # waited this long: any agent may get it
+    priority_aging_s: float = 120.0         # +1 priority per this many seconds waited
+    default_wait_s: float = 120.0           # expected wait per queue place without history
+    pickup_window_s: float = 1800.0         # pick-ups this recent estimate the wait
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("rasa_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def uses_redis(self) -> bool:
+        """True when state is shared through Redis (several bridge processes)."""
+        return bool(self.store_url) and self.store_url != "memory://"
