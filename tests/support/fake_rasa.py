@@ -97,7 +97,7 @@ class FakeRasa:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         body = None
-        if request.can_read_body:
+        if request.body_exists:
             body = await request.json()
         self.calls.append((request.method, request.path, body))
         if self.delay:
@@ -112,7 +112,7 @@ class FakeRasa:
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
-        return await request.json() if request.can_read_body else None
+        return await request.json() if request.body_exists else None
 
     async def _status(self, request: web.Request) -> web.Response:
         return web.json_response({"model_file": "fake.tar.gz", "num_active_training_jobs": 0})
