@@ -30,6 +30,14 @@ def check_changes(changes: dict[str, Any]) -> None:
         check_state(changes["state"])
 
 
+def check_release_changes(changes: dict[str, Any]) -> None:
+    """Changes release_to accepts: those of check_changes except the state, which
+    release_to sets itself (as it clears agent_id)."""
+    check_changes(changes)
+    if "state" in changes:
+        raise ValueError("release_to sets the state itself: pass new_state")
+
+
 def check_state(state: str) -> None:
     """Refuse a state that is not one of base.STATES."""
     if state not in STATES:

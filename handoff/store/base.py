@@ -9,6 +9,7 @@ against both implementations.
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +169,38 @@ class Store(abc.ABC):
         timeout): decrements the agent's active count. False if agent_id did not hold it.
 
         Clears agent_id and leaves the state as it is: the caller then transitions (to
-        'bot', 'closed' or 'queued' for a transfer); either order works."""
+        'bot', 'closed' or 'queued' for a transfer); either order works. release_to does
+        both in one atomic step."""
+
+    # Added after the first contract (additive): atomic combinations the bridge needs when
+    # several processes share the store. The fallbacks below are NOT atomic; both stores
+    # override them with atomic versions.
+
+    async def claim_if_room(self, conversation_id: str, agent_id: str, capacity: int) -> bool:
+        """claim, but only while the agent holds fewer than `capacity` conversations, checked
+        in the same atomic step (so racing bridges cannot push an agent over capacity).
+        False if it was not queued or the agent is full."""
+        status = await self.get_agent_status(agent_id)
+        if status is not None and status.active >= capacity:
+            return False
+        return await self.claim(conversation_id, agent_id)
+
+    async def release_to(self, conversation_id: str, agent_id: str, new_state: str,
+                         **changes: Any) -> Conversation | None:
+        """release and transition in one atomic step, so that no crash can leave a
+        conversation in state 'agent' without an agent: if agent_id holds it, clear
+        agent_id, decrement the agent's active count, set new_state and apply `changes`.
+        When new_state is 'queued' the conversation is also put in the queue with its
+        (changed) priority, and queued_at is the one in `changes`, else now. None if
+        agent_id did not hold it."""
+        if not await self.release(conversation_id, agent_id):
+            return None
+        if new_state == "queued" and changes.get("queued_at") is None:
+            changes["queued_at"] = time.time()
+        updated = await self.update_conversation(conversation_id, state=new_state, **changes)
+        if new_state == "queued":
+            await self.enqueue(conversation_id, updated.priority, updated.queued_at)
+        return updated
 
     @abc.abstractmethod
     async def record_pickup(self, waited_s: float, ts: float) -> None:

@@ -20,7 +20,8 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from ._common import PICKUPS_KEPT, check_changes, check_priority, check_state
+from ._common import (PICKUPS_KEPT, check_changes, check_priority, check_release_changes,
+                      check_state)
 from .base import AgentStatus, Conversation, Message, Store
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,16 @@ class EmbeddedStore(Store):
                                                     self._queue[cid][2]))
 
     async def claim(self, conversation_id: str, agent_id: str) -> bool:
+        return self._claim(conversation_id, agent_id, None)
+
+    async def claim_if_room(self, conversation_id: str, agent_id: str, capacity: int) -> bool:
+        return self._claim(conversation_id, agent_id, capacity)
+
+    def _claim(self, conversation_id: str, agent_id: str, capacity: int | None) -> bool:
         current = self._conversations.get(conversation_id)
         if conversation_id not in self._queue or current is None or current.state != "queued":
+            return False
+        if capacity is not None and self._active.get(agent_id, 0) >= capacity:
             return False
         del self._queue[conversation_id]
         now = self._clock()
@@ -181,6 +190,25 @@ class EmbeddedStore(Store):
         self._active[agent_id] = max(self._active.get(agent_id, 0) - 1, 0)
         log.info("conversation %s released by agent %s", conversation_id, agent_id)
         return True
+
+    async def release_to(self, conversation_id: str, agent_id: str, new_state: str,
+                         **changes: Any) -> Conversation | None:
+        check_state(new_state)
+        check_release_changes(changes)
+        current = self._conversations.get(conversation_id)
+        if current is None or current.agent_id != agent_id:
+            return None
+        if new_state == "queued":
+            check_priority(changes.get("priority", current.priority))
+            if changes.get("queued_at") is None:
+                changes["queued_at"] = self._clock()
+        self._active[agent_id] = max(self._active.get(agent_id, 0) - 1, 0)
+        updated = self._apply(conversation_id, {**changes, "state": new_state, "agent_id": None})
+        if new_state == "queued" and conversation_id not in self._queue:
+            self._queue_seq += 1
+            self._queue[conversation_id] = (updated.priority, updated.queued_at, self._queue_seq)
+        log.info("conversation %s released by agent %s to %s", conversation_id, agent_id, new_state)
+        return updated
 
     async def record_pickup(self, waited_s: float, ts: float) -> None:
         self._pickups.append((ts, waited_s))

@@ -28,9 +28,10 @@ floats to 14 digits and cannot tell {} from []); Python does all real JSON work.
 
 Everything that decides between racing callers runs as one Lua script, so it is
 atomic across processes: create, update/transition (with the index upkeep and the
-dequeue on leaving 'queued'), claim, release, append (de-duplication), enqueue and
-dequeue. The scripts touch keys they compute from the prefix, which standalone Redis
-(and Sentinel) allows but Redis Cluster does not: use one Redis primary.
+dequeue on leaving 'queued'), claim and claim_if_room, release and release_to, append
+(de-duplication), enqueue and dequeue. The scripts touch keys they compute from the
+prefix, which standalone Redis (and Sentinel) allows but Redis Cluster does not: use
+one Redis primary.
 
 Every Redis failure is raised as StoreError (the bridge answers 'unavailable').
 A lost connection is retried once; timeouts are not retried, because a script may have
@@ -54,7 +55,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ._common import (CONVERSATION_FIELDS, PICKUPS_KEPT, check_changes, check_priority,
-                      check_state)
+                      check_release_changes, check_state)
 from .base import AgentStatus, Conversation, Message, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,14 @@ local function snapshot(ck)
   local olds = {}
   for _, field in ipairs(INDEXED) do olds[field] = redis.call('HGET', ck, field) end
   return olds
+end
+local function enqueue(p, cid, score, at)
+  if redis.call('HEXISTS', p .. 'queue:members', cid) == 1 then return 0 end
+  local seq = redis.call('INCR', p .. 'queue:seq')
+  local member = at .. ':' .. string.format('%015d', seq) .. ':' .. cid
+  redis.call('ZADD', p .. 'queue', score, member)
+  redis.call('HSET', p .. 'queue:members', cid, member)
+  return 1
 end
 local function unqueue(p, cid)
   local member = redis.call('HGET', p .. 'queue:members', cid)
@@ -135,12 +144,16 @@ if state == '"queued"' and redis.call('HGET', ck, 'state') ~= '"queued"' then un
 return redis.call('HGETALL', ck)
 """
 
-# ARGV: prefix, id, agent id (raw), agent id (JSON), now (JSON) -> 1 | 0
+# ARGV: prefix, id, agent id (raw), agent id (JSON), now (JSON), capacity (-1: none) -> 1 | 0
 _CLAIM = _REINDEX + """
 local p, cid, agent, agent_json, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local capacity = tonumber(ARGV[6])
 local ck = p .. 'conv:' .. cid
 if not redis.call('HGET', p .. 'queue:members', cid) then return 0 end
 if redis.call('HGET', ck, 'state') ~= '"queued"' then return 0 end
+if capacity >= 0 and (tonumber(redis.call('HGET', p .. 'active', agent)) or 0) >= capacity then
+  return 0
+end
 local olds = snapshot(ck)
 unqueue(p, cid)
 redis.call('HSET', ck, 'state', '"agent"', 'agent_id', agent_json, 'assigned_at', now,
@@ -162,6 +175,28 @@ local active = tonumber(redis.call('HGET', p .. 'active', agent)) or 0
 if active > 0 then redis.call('HINCRBY', p .. 'active', agent, -1)
 else redis.call('HSET', p .. 'active', agent, 0) end
 return 1
+"""
+
+# ARGV: prefix, id, agent id (raw), agent id (JSON), enqueue ('1'|'0'), field, value ...
+# -> 0 not held by that agent | hgetall after the change
+_RELEASE_TO = _REINDEX + """
+local p, cid, agent, agent_json, into_queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local ck = p .. 'conv:' .. cid
+if redis.call('HGET', ck, 'agent_id') ~= agent_json then return 0 end
+local olds = snapshot(ck)
+redis.call('HSET', ck, unpack(ARGV, 6))
+reindex(p, cid, ck, olds)
+local active = tonumber(redis.call('HGET', p .. 'active', agent)) or 0
+if active > 0 then redis.call('HINCRBY', p .. 'active', agent, -1)
+else redis.call('HSET', p .. 'active', agent, 0) end
+local state = redis.call('HGET', ck, 'state')
+if olds['state'] == '"queued"' and state ~= '"queued"' then unqueue(p, cid) end
+if into_queue == '1' then
+  local priority = tonumber(redis.call('HGET', ck, 'priority')) or 0
+  local queued_at = tonumber(redis.call('HGET', ck, 'queued_at')) or 0
+  enqueue(p, cid, -priority, string.format('%020d', math.floor(queued_at * 1000000 + 0.5)))
+end
+return redis.call('HGETALL', ck)
 """
 
 # ARGV: prefix, id, message id, has client id ('1'|'0'), client id, message JSON
@@ -192,15 +227,10 @@ return redis.call('LRANGE', p .. 'msgs:' .. cid, start, start + limit - 1)
 """
 
 # ARGV: prefix, id, -priority, queued_at in µs (zero-padded) -> -1 unknown | 0 already | 1
-_ENQUEUE = """
+_ENQUEUE = _REINDEX + """
 local p, cid, score, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', p .. 'conv:' .. cid) == 0 then return -1 end
-if redis.call('HEXISTS', p .. 'queue:members', cid) == 1 then return 0 end
-local seq = redis.call('INCR', p .. 'queue:seq')
-local member = at .. ':' .. string.format('%015d', seq) .. ':' .. cid
-redis.call('ZADD', p .. 'queue', score, member)
-redis.call('HSET', p .. 'queue:members', cid, member)
-return 1
+return enqueue(p, cid, score, at)
 """
 
 _DEQUEUE = _REINDEX + """
@@ -211,6 +241,12 @@ return 1
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _queue_time(queued_at: float) -> str:
+    """queued_at in whole microseconds, zero-padded so that text order is time order
+    (rounded half up, exactly as the release_to script does)."""
+    return f"{max(math.floor(queued_at * 1_000_000 + 0.5), 0):020d}"
 
 
 def _wrap(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -250,6 +286,7 @@ class RedisStore(Store):
         self._apply_script = self._redis.register_script(_APPLY)
         self._claim = self._redis.register_script(_CLAIM)
         self._release = self._redis.register_script(_RELEASE)
+        self._release_to = self._redis.register_script(_RELEASE_TO)
         self._append = self._redis.register_script(_APPEND)
         self._messages = self._redis.register_script(_MESSAGES)
         self._enqueue = self._redis.register_script(_ENQUEUE)
@@ -406,7 +443,7 @@ class RedisStore(Store):
     @_wrap
     async def enqueue(self, conversation_id: str, priority: int, queued_at: float) -> None:
         check_priority(priority)
-        at = f"{max(round(queued_at * 1_000_000), 0):020d}"
+        at = _queue_time(queued_at)
         result = await self._enqueue(args=[self._prefix, conversation_id, -priority, at])
         if result == -1:
             raise KeyError(conversation_id)
@@ -424,8 +461,15 @@ class RedisStore(Store):
 
     @_wrap
     async def claim(self, conversation_id: str, agent_id: str) -> bool:
+        return await self._claim_with(conversation_id, agent_id, -1)
+
+    @_wrap
+    async def claim_if_room(self, conversation_id: str, agent_id: str, capacity: int) -> bool:
+        return await self._claim_with(conversation_id, agent_id, int(capacity))
+
+    async def _claim_with(self, conversation_id: str, agent_id: str, capacity: int) -> bool:
         won = await self._claim(args=[self._prefix, conversation_id, agent_id, _dumps(agent_id),
-                                      _dumps(self._clock())])
+                                      _dumps(self._clock()), capacity])
         if won:
             log.info("conversation %s claimed by agent %s", conversation_id, agent_id)
         return bool(won)
@@ -437,6 +481,28 @@ class RedisStore(Store):
         if done:
             log.info("conversation %s released by agent %s", conversation_id, agent_id)
         return bool(done)
+
+    @_wrap
+    async def release_to(self, conversation_id: str, agent_id: str, new_state: str,
+                         **changes: Any) -> Conversation | None:
+        check_state(new_state)
+        check_release_changes(changes)
+        now = self._clock()
+        into_queue = new_state == "queued"
+        if into_queue:
+            if "priority" in changes:
+                check_priority(changes["priority"])
+            if changes.get("queued_at") is None:
+                changes["queued_at"] = now
+        changes = {**changes, "state": new_state, "agent_id": None}
+        changes.setdefault("updated_at", now)
+        result = await self._release_to(args=[self._prefix, conversation_id, agent_id,
+                                              _dumps(agent_id), "1" if into_queue else "0",
+                                              *self._encode_fields(changes)])
+        if result == 0:
+            return None
+        log.info("conversation %s released by agent %s to %s", conversation_id, agent_id, new_state)
+        return self._decode_conversation(result)
 
     @_wrap
     async def record_pickup(self, waited_s: float, ts: float) -> None:

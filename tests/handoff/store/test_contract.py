@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from handoff.store import AgentStatus, Conversation, Message
+from handoff.store import AgentStatus, Conversation, Message, Store
+from handoff.store.memory import EmbeddedStore
 
 pytestmark = pytest.mark.asyncio
 
@@ -468,3 +469,116 @@ async def test_hit_window_resets(store):
 async def test_concurrent_hits_are_all_counted(store):
     counts = await asyncio.gather(*[store.hit("burst", 60) for _ in range(40)])
     assert sorted(counts) == list(range(1, 41))
+
+
+# additive: claim_if_room and release_to
+
+async def test_claim_if_room_respects_capacity(store):
+    for i in range(3):
+        await queued_conv(store, f"c{i}", queued_at=float(i))
+    assert await store.claim_if_room("c0", "ag1", 2) is True
+    assert await store.claim_if_room("c1", "ag1", 2) is True
+    assert await store.claim_if_room("c2", "ag1", 2) is False
+    assert (await store.get_conversation("c2")).state == "queued"
+    assert await store.queue() == ["c2"]
+    assert await store.claim_if_room("c2", "ag2", 2) is True
+    assert await store.claim_if_room("missing", "ag3", 2) is False
+    assert await store.release("c0", "ag1")
+    await queued_conv(store, "c3", queued_at=9.0)
+    assert await store.claim_if_room("c3", "ag1", 2) is True
+    assert (await store.get_agent_status("ag1")).active == 2
+
+
+async def test_concurrent_claims_never_exceed_capacity(store):
+    for i in range(20):
+        await queued_conv(store, f"c{i:02d}", queued_at=float(i))
+    results = await asyncio.gather(*[store.claim_if_room(f"c{i:02d}", "ag1", 3) for i in range(20)])
+    assert results.count(True) == 3
+    assert (await store.get_agent_status("ag1")).active == 3
+    assert len(await store.queue()) == 17
+
+
+async def test_release_to_bot(store):
+    await queued_conv(store, "c1")
+    assert await store.claim("c1", "ag1")
+    assert await store.release_to("c1", "ag2", "bot") is None
+    assert (await store.get_conversation("c1")).agent_id == "ag1"
+    conv = await store.release_to("c1", "ag1", "bot", reason=None, topic=None, priority=0)
+    assert (conv.state, conv.agent_id, conv.reason, conv.priority) == ("bot", None, None, 0)
+    assert await store.get_conversation("c1") == conv
+    assert (await store.get_agent_status("ag1")).active == 0
+    assert await store.queue() == []
+    assert await store.list_conversations(agent_id="ag1") == []
+    assert [c.id for c in await store.list_conversations(state="bot")] == ["c1"]
+    assert await store.release_to("c1", "ag1", "bot") is None
+    assert (await store.get_agent_status("ag1")).active == 0
+
+
+async def test_release_to_closed(store):
+    await queued_conv(store, "c1")
+    assert await store.claim("c1", "ag1")
+    conv = await store.release_to("c1", "ag1", "closed", closed_at=77.0, resolution="solved")
+    assert (conv.state, conv.closed_at, conv.resolution) == ("closed", 77.0, "solved")
+    assert await store.claim("c1", "ag2") is False
+
+
+async def test_release_to_queued_puts_it_back_in_the_queue(store):
+    await queued_conv(store, "first", priority=5, queued_at=10.0)
+    await queued_conv(store, "c1", priority=0, queued_at=1.0)
+    assert await store.claim("c1", "ag1")
+    conv = await store.release_to("c1", "ag1", "queued", priority=50, queued_at=20.0,
+                                  meta={"avoid_agents": ["ag1"]})
+    assert (conv.state, conv.priority, conv.queued_at, conv.meta) == \
+        ("queued", 50, 20.0, {"avoid_agents": ["ag1"]})
+    assert await store.queue() == ["c1", "first"]
+    assert await store.claim("c1", "ag2")
+    assert [(s.agent_id, s.active) for s in await store.agent_statuses()] == [("ag1", 0), ("ag2", 1)]
+
+
+async def test_release_to_queued_without_queued_at_queues_now(store):
+    await queued_conv(store, "c1", queued_at=1.0)
+    assert await store.claim("c1", "ag1")
+    before = time.time()
+    conv = await store.release_to("c1", "ag1", "queued")
+    assert conv.queued_at >= before
+    await queued_conv(store, "later", queued_at=time.time() + 5)
+    assert await store.queue() == ["c1", "later"]
+
+
+async def test_release_to_refuses_what_it_decides_itself(store):
+    await queued_conv(store, "c1")
+    assert await store.claim("c1", "ag1")
+    for bad in [{"state": "bot"}, {"nope": 1}, {"id": "c2"}]:
+        with pytest.raises(ValueError):
+            await store.release_to("c1", "ag1", "bot", **bad)
+    with pytest.raises(ValueError):
+        await store.release_to("c1", "ag1", "flying")
+    assert (await store.get_conversation("c1")).agent_id == "ag1"
+    assert (await store.get_agent_status("ag1")).active == 1
+
+
+async def test_concurrent_release_to_only_one_wins(store):
+    await queued_conv(store, "c1")
+    assert await store.claim("c1", "ag1")
+    results = await asyncio.gather(*[store.release_to("c1", "ag1", "queued", priority=i)
+                                     for i in range(20)])
+    assert sum(r is not None for r in results) == 1
+    assert (await store.get_agent_status("ag1")).active == 0
+    assert await store.queue() == ["c1"]
+
+
+class FallbackStore(EmbeddedStore):
+    """The embedded store with base.Store's generic (non-atomic) claim_if_room and
+    release_to, as a store that does not override them would have."""
+
+    claim_if_room = Store.claim_if_room
+    release_to = Store.release_to
+
+
+@pytest.mark.parametrize("scenario", [
+    test_claim_if_room_respects_capacity, test_release_to_bot, test_release_to_closed,
+    test_release_to_queued_puts_it_back_in_the_queue,
+    test_release_to_queued_without_queued_at_queues_now,
+], ids=lambda f: f.__name__)
+async def test_base_fallbacks_agree_when_nothing_races(scenario):
+    await scenario(FallbackStore())

@@ -228,3 +228,23 @@ async def test_store_recovers_when_redis_comes_back():
         assert await store.queue() == ["c000"]
         assert await store.claim("c000", "alice")
         await store.close()
+
+
+async def test_capacity_holds_across_bridge_processes(redis_url):
+    """Two bridges auto-assigning to the same agents never push one over capacity."""
+    stores = [await started(redis_url) for _ in range(6)]
+    ids = await fill_queue(stores[0], 60)
+    agents = [f"agent{i}" for i in range(5)]
+
+    async def bridge(store, offset: int) -> None:
+        for n, cid in enumerate(ids):
+            await store.claim_if_room(cid, agents[(n + offset) % len(agents)], 3)
+
+    await asyncio.gather(*[bridge(s, i) for i, s in enumerate(stores)])
+    statuses = {s.agent_id: s.active for s in await stores[0].agent_statuses()}
+    assert statuses == {a: 3 for a in agents}
+    assert len(await stores[0].queue()) == 60 - 15
+    for agent_id in agents:
+        assert len(await stores[0].list_conversations(agent_id=agent_id)) == 3
+    for store in stores:
+        await store.close()
