@@ -930,20 +930,15 @@
         const unavailable = s.agents_online === false || s.in_business_hours === false;
         const head = el("strong", {}, [el("span", { class: "spinner", "aria-hidden": "true" }), t.queued]);
         banner.appendChild(head);
-        if (unavailable) {
-          banner.appendChild(el("span", { text: s.in_business_hours === false ? t.afterHours : t.noAgents }));
-          this.showEmailCard();
-        } else {
-          const lines = [];
-          if (Number.isFinite(Number(s.position)) && s.position !== null && s.position !== undefined) {
-            lines.push(format(t.position, { position: Number(s.position) }));
-          }
-          if (Number.isFinite(Number(s.expected_wait_s)) && s.expected_wait_s !== null && s.expected_wait_s !== undefined) {
-            const seconds = Number(s.expected_wait_s);
-            lines.push(seconds < 60 ? t.waitShort : format(t.waitMinutes, { minutes: Math.round(seconds / 60) }));
-          }
-          if (lines.length) banner.appendChild(el("span", { class: "queue-info", text: lines.join(" ") }));
+        const lines = [];
+        if (unavailable) lines.push(s.in_business_hours === false ? t.afterHours : t.noAgents);
+        if (typeof s.position === "number" && s.position > 0) lines.push(format(t.position, { position: s.position }));
+        if (!unavailable && typeof s.expected_wait_s === "number" && s.expected_wait_s >= 0) {
+          const seconds = s.expected_wait_s;
+          lines.push(seconds < 60 ? t.waitShort : format(t.waitMinutes, { minutes: Math.round(seconds / 60) }));
         }
+        if (lines.length) banner.appendChild(el("span", { class: "queue-info", text: lines.join(" ") }));
+        if (unavailable) this.showEmailCard();
         banner.hidden = false;
         this.subtitle.textContent = t.queued;
       } else if (s.state === "agent") {
