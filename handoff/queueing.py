@@ -11,7 +11,7 @@ store's `claim`; this module only decides whom to offer it to.
 - Expected wait: the recent pick-up rate (pick-ups in the last `pickup_window_s`)
   times the position; with fewer than two recent pick-ups, `default_wait_s` per place.
 - Agent choice: online, below capacity, with the conversation's topic among the
-  agent's teams (or a "general"/"*" team, or a general topic); after
+  agent's teams (or a "*" team; a "general" topic goes to anyone); after
   `skill_fallback_s` of waiting, any online agent. Least busy first (active/capacity).
 """
 from __future__ import annotations
@@ -80,7 +80,7 @@ def can_serve(status: AgentStatus, topic: str | None, any_skill: bool) -> bool:
         return True
     teams = {t.lower() for t in status.teams}
     topic = normalize_topic(topic)
-    return topic in teams or "*" in teams or "general" in teams or topic == "general"
+    return topic in teams or "*" in teams or topic == "general"
 
 
 def choose_agent(conversation: Conversation, statuses: Iterable[AgentStatus], now: float,
