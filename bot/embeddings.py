@@ -64,6 +64,20 @@ def default_model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
+_ENCODERS: Dict[Tuple, "MiniLMEncoder"] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def shared_encoder(model_dir: Optional[Path], max_length: int, batch_size: int) -> "MiniLMEncoder":
+    """One encoder per settings and process: training and loading a model in the same
+    process (or several models using it) load the weights and trace the graph once."""
+    key = (str(model_dir or default_model_dir()), int(max_length), int(batch_size))
+    with _ENCODERS_LOCK:
+        if key not in _ENCODERS:
+            _ENCODERS[key] = MiniLMEncoder(Path(key[0]), key[1], key[2])
+        return _ENCODERS[key]
+
+
 class MiniLMEncoder:
     """Tokenizer + TF encoder + pooling, usable outside Rasa (the benchmarks use it too)."""
 
@@ -217,10 +231,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
         self.config = config
-        self.encoder = MiniLMEncoder(
-            model_dir=config.get("model_dir"),
-            max_length=config["max_length"],
-            batch_size=config["batch_size"],
+        self.encoder = shared_encoder(
+            config.get("model_dir"), config["max_length"], config["batch_size"]
         )
 
     @classmethod
