@@ -217,6 +217,8 @@
 .msg[data-sender="visitor"] { align-self: flex-end; align-items: flex-end; }
 .who { font-size: 11.5px; color: #667085; margin: 0 4px 3px; font-weight: 600; }
 .msg[data-sender="agent"] .who { color: #b54708; }
+.msg[data-sender="bot"] + .msg[data-sender="bot"] .who, .msg[data-sender="agent"] + .msg[data-sender="agent"] .who { display: none; }
+.msg[data-sender="bot"] + .msg[data-sender="bot"], .msg[data-sender="agent"] + .msg[data-sender="agent"] { margin-top: -6px; }
 .bubble { padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere;
   background: var(--sl-bot-bubble); border-top-left-radius: 5px; }
 .msg[data-sender="agent"] .bubble { background: var(--sl-agent-bubble); border: 1px solid #fddcab; }

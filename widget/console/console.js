@@ -432,10 +432,7 @@
     $("#placeholder").hidden = Boolean(id);
     for (const chat of app.chats.values()) {
       chat.view.hidden = chat.id !== id;
-      if (chat.id === id) {
-        chat.unread = 0;
-        scrollChat(chat);
-      }
+      if (chat.id === id) chat.unread = 0;
     }
     renderChatList();
     const chat = app.chats.get(id);
@@ -448,7 +445,7 @@
 
   function buildChatView(chat, messages) {
     const packet = chat.packet;
-    const since = Number(chat.conversation.queued_at || chat.conversation.assigned_at || 0) - 0.001;
+    const since = Number(chat.conversation.queued_at || chat.conversation.assigned_at || 0);
     if (chat.view) chat.view.remove();
     chat.rendered = new Map();
 
@@ -480,7 +477,7 @@
     for (const message of messages) {
       if (!since || Number(message.ts) >= since) addMessage(chat, message);
     }
-    scrollChat(chat);
+    chat.scroll.scrollTop = 0;
   }
 
   function buildPacket(chat, packet) {

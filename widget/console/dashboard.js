@@ -58,16 +58,27 @@
     return body;
   }
 
+  function startOfDay(date) {
+    const copy = new Date(date);
+    copy.setHours(0, 0, 0, 0);
+    return copy;
+  }
+
+  /** The chosen period as Unix times, and its buckets for the time chart (hours or calendar days). */
   function period() {
     const choice = $("#period-select").value;
+    const now = Math.ceil(Date.now() / 1000);
+    if (choice === "1") return { since: now - DAY, until: now, bucket: 3600 };
     if (choice === "custom") {
-      const from = $("#from").valueAsDate;
-      const to = $("#to").valueAsDate;
+      const from = $("#from").value;
+      const to = $("#to").value;
       if (!from || !to || to < from) return null;
-      return { since: from.getTime() / 1000, until: to.getTime() / 1000 + DAY };
+      const since = startOfDay(new Date(`${from}T00:00`)).getTime() / 1000;
+      const until = startOfDay(new Date(`${to}T00:00`)).getTime() / 1000 + DAY;
+      return { since, until, bucket: DAY };
     }
-    const until = Math.ceil(Date.now() / 1000);
-    return { since: until - Number(choice) * DAY, until };
+    const first = startOfDay(Date.now()).getTime() / 1000 - (Number(choice) - 1) * DAY;
+    return { since: first, until: now, bucket: DAY };
   }
 
   function seconds(value) {
@@ -138,7 +149,7 @@
     }
     const width = 900;
     const height = 220;
-    const pad = { left: 36, right: 12, top: 12, bottom: 32 };
+    const pad = { left: 36, right: 12, top: 34, bottom: 32 };
     const max = Math.max(1, ...days.map((d) => d.conversations));
     const step = (width - pad.left - pad.right) / days.length;
     const scaleY = (v) => height - pad.bottom - ((height - pad.top - pad.bottom) * v) / max;
@@ -157,12 +168,12 @@
       const y = scaleY(day.conversations);
       chart.append(svg("rect", { x: x + (step - barWidth) / 2, y, width: barWidth, height: height - pad.bottom - y, rx: 3, fill: "#9fd6c3" }));
       points.push(`${x + step / 2},${scaleY(day.handoffs)}`);
-      if (days.length <= 14 || i % Math.ceil(days.length / 10) === 0) {
+      if (days.length <= 14 || i % Math.ceil(days.length / 12) === 0) {
         chart.append(svg("text", { x: x + step / 2, y: height - 12, "text-anchor": "middle", fill: "#667085" }, day.label));
       }
     });
     chart.append(svg("polyline", { points: points.join(" "), fill: "none", stroke: "#e5484d", "stroke-width": 2.5 }));
-    const legend = svg("g", { transform: `translate(${width - 260}, ${pad.top})` });
+    const legend = svg("g", { transform: `translate(${pad.left}, 4)` });
     legend.append(svg("rect", { x: 0, y: 0, width: 12, height: 12, fill: "#9fd6c3" }), svg("text", { x: 18, y: 11, fill: "#344054" }, "conversations"),
       svg("rect", { x: 120, y: 5, width: 14, height: 3, fill: "#e5484d" }), svg("text", { x: 140, y: 11, fill: "#344054" }, "handoffs"));
     chart.append(legend);
@@ -203,12 +214,14 @@
         { label: "People", value: total.conversations - total.resolved_by_bot, color: "#f59e0b" },
         { label: "Email tickets", value: total.tickets, color: "#64748b" },
       ]);
-      const dayCount = Math.min(62, Math.max(1, Math.round((range.until - range.since) / DAY)));
+      const count = Math.min(62, Math.max(1, Math.ceil((range.until - range.since) / range.bucket)));
+      const hourly = range.bucket < DAY;
       const days = [];
-      for (let i = 0; i < dayCount; i += 1) {
-        const since = range.since + i * DAY;
-        days.push(fetchAnalytics(session.token, since, Math.min(range.until, since + DAY)).then((d) => ({
-          label: new Date(since * 1000).toLocaleDateString([], dayCount === 1 ? { hour: "2-digit" } : { month: "short", day: "numeric" }),
+      for (let i = 0; i < count; i += 1) {
+        const since = range.since + i * range.bucket;
+        const when = new Date(since * 1000);
+        days.push(fetchAnalytics(session.token, since, Math.min(range.until, since + range.bucket)).then((d) => ({
+          label: hourly ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : when.toLocaleDateString([], { month: "short", day: "numeric" }),
           conversations: d.conversations, handoffs: d.handoffs,
         })));
       }
