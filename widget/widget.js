@@ -630,9 +630,13 @@
         this.confirmed = false;
         s.emit("session_request", { session_id: this.sessionId || null });
       });
-      s.on("disconnect", () => {
+      s.on("disconnect", (reason) => {
         this.confirmed = false;
         this.setConnection(navigator.onLine === false ? "offline" : "reconnecting");
+        if (reason === "io server disconnect" && !this.destroyed) {
+          clearTimeout(this.reconnectTimer);
+          this.reconnectTimer = setTimeout(() => { if (!s.connected && navigator.onLine !== false) s.connect(); }, 1000);
+        }
       });
       s.on("connect_error", () => this.setConnection(navigator.onLine === false ? "offline" : "reconnecting"));
       s.on("session_confirm", (id) => this.onSessionConfirm(id));
@@ -1346,6 +1350,7 @@
       clearTimeout(this.typingIdle);
       clearTimeout(this.suggestTimer);
       clearTimeout(this.connTimer);
+      clearTimeout(this.reconnectTimer);
       this.host.remove();
     }
   }
