@@ -202,6 +202,11 @@ class Store(abc.ABC):
             await self.enqueue(conversation_id, updated.priority, updated.queued_at)
         return updated
 
+    async def count_conversations(self, *, state: str | None = None) -> int:
+        """How many conversations there are (in `state`), without loading them (for
+        metrics). Additive; the fallback loads them, both stores override it."""
+        return len(await self.list_conversations(state=state, limit=2**62))
+
     @abc.abstractmethod
     async def record_pickup(self, waited_s: float, ts: float) -> None:
         """Remember a pick-up, for expected-wait estimates."""

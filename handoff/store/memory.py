@@ -115,6 +115,11 @@ class EmbeddedStore(Store):
         found.sort(key=lambda c: (c.created_at, c.id), reverse=True)
         return [copy.deepcopy(c) for c in found[:max(limit, 0)]]
 
+    async def count_conversations(self, *, state: str | None = None) -> int:
+        if state is None:
+            return len(self._conversations)
+        return sum(1 for c in self._conversations.values() if c.state == state)
+
     # messages
 
     async def append_message(self, message: Message) -> tuple[Message, bool]:
@@ -178,7 +183,7 @@ class EmbeddedStore(Store):
         self._conversations[conversation_id] = dataclasses.replace(
             current, state="agent", agent_id=agent_id, assigned_at=now, updated_at=now)
         self._active[agent_id] = self._active.get(agent_id, 0) + 1
-        log.info("conversation %s claimed by agent %s", conversation_id, agent_id)
+        log.debug("conversation %s claimed by agent %s", conversation_id, agent_id)
         return True
 
     async def release(self, conversation_id: str, agent_id: str) -> bool:
@@ -188,7 +193,7 @@ class EmbeddedStore(Store):
         self._conversations[conversation_id] = dataclasses.replace(
             current, agent_id=None, updated_at=self._clock())
         self._active[agent_id] = max(self._active.get(agent_id, 0) - 1, 0)
-        log.info("conversation %s released by agent %s", conversation_id, agent_id)
+        log.debug("conversation %s released by agent %s", conversation_id, agent_id)
         return True
 
     async def release_to(self, conversation_id: str, agent_id: str, new_state: str,
@@ -207,7 +212,7 @@ class EmbeddedStore(Store):
         if new_state == "queued" and conversation_id not in self._queue:
             self._queue_seq += 1
             self._queue[conversation_id] = (updated.priority, updated.queued_at, self._queue_seq)
-        log.info("conversation %s released by agent %s to %s", conversation_id, agent_id, new_state)
+        log.debug("conversation %s released by agent %s to %s", conversation_id, agent_id, new_state)
         return updated
 
     async def record_pickup(self, waited_s: float, ts: float) -> None:

@@ -401,6 +401,10 @@ class RedisStore(Store):
         found.sort(key=lambda c: (c.created_at, c.id), reverse=True)
         return found[:limit]
 
+    @_wrap
+    async def count_conversations(self, *, state: str | None = None) -> int:
+        return await self._redis.zcard(self._key("state", state) if state else self._key("convs"))
+
     async def _load_conversations(self, ids: list[str]) -> list[Conversation]:
         loaded: list[Conversation] = []
         for start in range(0, len(ids), 200):
@@ -471,7 +475,7 @@ class RedisStore(Store):
         won = await self._claim(args=[self._prefix, conversation_id, agent_id, _dumps(agent_id),
                                       _dumps(self._clock()), capacity])
         if won:
-            log.info("conversation %s claimed by agent %s", conversation_id, agent_id)
+            log.debug("conversation %s claimed by agent %s", conversation_id, agent_id)
         return bool(won)
 
     @_wrap
@@ -479,7 +483,7 @@ class RedisStore(Store):
         done = await self._release(args=[self._prefix, conversation_id, agent_id,
                                          _dumps(agent_id), _dumps(self._clock())])
         if done:
-            log.info("conversation %s released by agent %s", conversation_id, agent_id)
+            log.debug("conversation %s released by agent %s", conversation_id, agent_id)
         return bool(done)
 
     @_wrap
@@ -501,7 +505,7 @@ class RedisStore(Store):
                                               *self._encode_fields(changes)])
         if result == 0:
             return None
-        log.info("conversation %s released by agent %s to %s", conversation_id, agent_id, new_state)
+        log.debug("conversation %s released by agent %s to %s", conversation_id, agent_id, new_state)
         return self._decode_conversation(result)
 
     @_wrap

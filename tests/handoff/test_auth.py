@@ -76,7 +76,7 @@ def test_unknown_user_costs_one_argon2_check_like_a_known_one(agents, monkeypatc
     assert extract_parameters(checked[1]) == extract_parameters(checked[0])
 
 
-def test_no_agents_at_all_still_refuses(monkeypatch):
+def test_no_agents_at_all_still_refuses():
     with pytest.raises(AuthError):
         authenticate({}, "alice", "x")
 

@@ -144,6 +144,20 @@ async def test_list_conversations_follows_state_and_agent_changes(store):
     assert [c.id for c in await store.list_conversations(state="bot")] == ["c1"]
 
 
+async def test_count_conversations(store):
+    assert await store.count_conversations() == 0
+    await new_conv(store, "a")
+    await new_conv(store, "b")
+    await queued_conv(store, "c")
+    assert await store.count_conversations() == 3
+    assert await store.count_conversations(state="bot") == 2
+    assert await store.count_conversations(state="queued") == 1
+    assert await store.claim("c", "ag1")
+    await store.transition("a", ("bot",), "closed")
+    assert [await store.count_conversations(state=s) for s in ("bot", "queued", "agent", "closed")] \
+        == [1, 0, 1, 1]
+
+
 # messages
 
 async def test_append_and_read_messages_in_order(store):
@@ -568,15 +582,16 @@ async def test_concurrent_release_to_only_one_wins(store):
 
 
 class FallbackStore(EmbeddedStore):
-    """The embedded store with base.Store's generic (non-atomic) claim_if_room and
-    release_to, as a store that does not override them would have."""
+    """The embedded store with base.Store's generic fallbacks for the additive methods,
+    as a store that does not override them would have."""
 
     claim_if_room = Store.claim_if_room
     release_to = Store.release_to
+    count_conversations = Store.count_conversations
 
 
 @pytest.mark.parametrize("scenario", [
-    test_claim_if_room_respects_capacity, test_release_to_bot, test_release_to_closed,
+    test_count_conversations, test_claim_if_room_respects_capacity, test_release_to_bot, test_release_to_closed,
     test_release_to_queued_puts_it_back_in_the_queue,
     test_release_to_queued_without_queued_at_queues_now,
 ], ids=lambda f: f.__name__)

@@ -105,7 +105,9 @@ async def snapshot(store) -> Any:
             [await store.get_conversation(c) for c in "abc"],
             [await store.messages(c) for c in "abc"],
             await store.agent_statuses(),
-            await store.list_conversations())
+            await store.list_conversations(),
+            [await store.count_conversations(state=s) for s in (None, "bot", "queued", "agent",
+                                                                "closed")])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
