@@ -133,8 +133,10 @@ def load_agents(path: str | os.PathLike[str]) -> dict[str, Agent]:
     return agents
 
 
-def save_agents(path: str | os.PathLike[str], agents: Iterable[Agent]) -> None:
-    """Write the file atomically, owner-readable only, creating its directory if needed."""
+def save_agents(path: str | os.PathLike[str], agents: Iterable[Agent], *,
+                overwrite: bool = True) -> None:
+    """Write the file atomically, owner-readable only, creating its directory if needed.
+    With overwrite=False, FileExistsError if the file exists (checked atomically)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     data = {"agents": [{"id": a.id, "name": a.name, "teams": list(a.teams),
@@ -145,10 +147,12 @@ def save_agents(path: str | os.PathLike[str], agents: Iterable[Agent]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)
         os.chmod(tmp, 0o600)
-        os.replace(tmp, p)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            os.link(tmp, p)     # fails if p exists, unlike a rename
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def add_agent(path: str | os.PathLike[str], username: str, *, name: str, teams: Iterable[str],
@@ -191,7 +195,8 @@ def ensure_demo_agents(path: str | os.PathLike[str],
                        hasher: PasswordHasher | None = None) -> list[tuple[str, str]]:
     """For the demo: when the file does not exist, create it with DEMO_AGENTS and fresh
     random passwords, and return [(username, password)] so the run script can show them.
-    An existing file is left alone and [] returned (its passwords are unknown)."""
+    An existing file is left alone and [] returned (its passwords are unknown), also
+    when another process creates it at the same moment."""
     if Path(path).exists():
         return []
     created: list[tuple[str, str]] = []
@@ -201,7 +206,10 @@ def ensure_demo_agents(path: str | os.PathLike[str],
         agents.append(Agent(id=username, name=name, teams=teams, capacity=capacity,
                             password_hash=hash_password(password, hasher)))
         created.append((username, password))
-    save_agents(path, agents)
+    try:
+        save_agents(path, agents, overwrite=False)
+    except FileExistsError:
+        return []
     log.info("demo agents created in %s: %s", path, ", ".join(u for u, _ in created))
     return created
 

@@ -155,6 +155,24 @@ def test_demo_agents_never_overwrite_a_real_file(path):
     assert list(load_agents(path)) == ["carol"]
 
 
+def test_demo_agents_lose_a_creation_race_gracefully(path, monkeypatch):
+    """Another process creates the file between the existence check and the write: its
+    accounts stay, and no passwords that do not work are returned."""
+    real_hash = agents_mod.hash_password
+    other = Agent(id="carol", name="Carol", teams=("orders",), capacity=2,
+                  password_hash=real_hash("pw", FAST))
+
+    def slow_hash(password, hasher=None):
+        if not path.exists():
+            save_agents(path, [other])
+        return real_hash(password, hasher)
+
+    monkeypatch.setattr(agents_mod, "hash_password", slow_hash)
+    assert ensure_demo_agents(path, hasher=FAST) == []
+    assert list(load_agents(path)) == ["carol"]
+    assert [p.name for p in path.parent.iterdir()] == ["agents.yml"]
+
+
 def test_demo_passwords_differ_between_runs(tmp_path):
     first = ensure_demo_agents(tmp_path / "a.yml", hasher=FAST)
     second = ensure_demo_agents(tmp_path / "b.yml", hasher=FAST)
