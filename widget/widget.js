@@ -366,13 +366,17 @@
   }
 
   const LINK_PATTERN = /\[([^\]\n]{1,200})\]\(([^)\s]{1,2000})\)|\bhttps?:\/\/[^\s<>"'`]+/gi;
+  const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 
-  /** Text with [label](url) and bare http(s) URLs turned into safe links; everything else is a text node. */
-  function richText(text, base) {
+  /**
+   * Text with bare http(s) URLs (and, when markdown is true, [label](url) links as the bot
+   * writes them) turned into safe links; everything else is a text node.
+   */
+  function richText(text, base, markdown) {
     const fragment = document.createDocumentFragment();
     const source = String(text);
     let last = 0;
-    for (const match of source.matchAll(LINK_PATTERN)) {
+    for (const match of source.matchAll(markdown ? LINK_PATTERN : URL_PATTERN)) {
       let raw = match[0];
       let label = match[1];
       let href = match[2];
@@ -805,7 +809,7 @@
       const sender = ["visitor", "agent", "bot"].includes(message.sender) ? message.sender : "bot";
       const parts = [];
       if (typeof message.text === "string" && message.text !== "") {
-        parts.push(el("div", { class: "bubble" }, [richText(message.text, this.config.serverUrl)]));
+        parts.push(el("div", { class: "bubble" }, [richText(message.text, this.config.serverUrl, sender === "bot")]));
       }
       const media = this.buildAttachment(message);
       if (media) parts.push(media);
@@ -839,7 +843,8 @@
       if (!attachment && typeof message.image === "string") attachment = { type: "image", payload: { src: message.image } };
       if (!attachment || typeof attachment !== "object") return null;
       const payload = attachment.payload && typeof attachment.payload === "object" ? attachment.payload : {};
-      const src = safeUrl(payload.src || payload.url, this.config.serverUrl);
+      const raw = typeof payload.src === "string" ? payload.src : payload.url;
+      const src = typeof raw === "string" && /^\s*https?:\/\//i.test(raw) ? safeUrl(raw) : null;
       if (!src) return null;
       if (attachment.type === "image") {
         const img = el("img", { alt: typeof payload.title === "string" ? payload.title : this.t.image, loading: "lazy", referrerpolicy: "no-referrer" });
