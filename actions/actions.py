@@ -103,8 +103,9 @@ class ActionAnswerFaq(Action):
 
 
 def article_reply(article) -> Text:
-    """An article as a chat message that says where it comes from."""
-    text = f"{article.body}\n\n(From our help article \"{article.title}\""
+    """An article as one chat message that says where it comes from (no blank
+    lines: Rasa would split the message there)."""
+    text = f"{article.body} (From our help article \"{article.title}\""
     text += f": {article.url})" if article.url else ")"
     return text
 

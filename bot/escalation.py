@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from bot.intents import label
+from bot.intents import LABELS, label
 
 logger = logging.getLogger(__name__)
 
@@ -272,10 +272,7 @@ class EscalationDetector:
         slots = slots or {}
         turns = conversation.turns
         about = next((t.intent for t in reversed(turns)
-                      if t.intent and t.intent not in (FALLBACK_INTENT, "request_human", "affirm",
-                                                       "deny", "greet", "thanks", "inform",
-                                                       "chitchat", "out_of_scope", "goodbye")),
-                     None)
+                      if t.intent in LABELS and t.intent != "request_human"), None)
         opening = {
             "human_requested": "Visitor asked for a person",
             "frustration": "Visitor is upset",
