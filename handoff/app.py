@@ -72,8 +72,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
                     directory=Directory(settings.agents_file), kb=Suggestions(settings.kb_path))
     app = web.Application(client_max_size=settings.max_http_body_bytes, middlewares=[errors_middleware])
     app[BRIDGE] = bridge
+    agents_ns = AgentNamespace(bridge)
     sio.register_namespace(VisitorNamespace(bridge))
-    sio.register_namespace(AgentNamespace(bridge))
+    sio.register_namespace(agents_ns)
+    bridge.extra["agent_namespace"] = agents_ns
     sio.attach(app, socketio_path="socket.io")
     http_api.add_routes(app)
     health.add_routes(app)
@@ -107,6 +109,7 @@ async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
                              observe=bridge.metrics.observe_rasa)
     bridge.router = Router(s, bridge.store, bridge.rasa, bridge.outbox, bridge.metrics,
                            bridge.directory.get)
+    bridge.router.local_agents = bridge.extra["agent_namespace"].connected_agents
     try:
         await bridge.directory.accounts()
     except Exception as exc:  # noqa: BLE001 - a missing/broken file must not stop visitors

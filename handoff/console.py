@@ -57,6 +57,10 @@ class AgentNamespace(socketio.AsyncNamespace):
     def metrics(self):  # used by socket_edge
         return self.bridge.metrics
 
+    def connected_agents(self) -> list[str]:
+        """Agents with at least one socket in this process."""
+        return list(self._sockets)
+
     async def on_connect(self, sid: str, environ: dict[str, Any], auth_data: Any = None) -> None:
         token = auth_data.get("token") if isinstance(auth_data, dict) else None
         try:

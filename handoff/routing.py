@@ -68,6 +68,9 @@ class Router:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
         self._sent_positions: dict[str, tuple[int, float | None]] = {}
+        # agents with a socket in this process (set by the app): their last_seen is kept
+        # fresh, so a disconnect seen by another bridge process does not start their grace
+        self.local_agents: Callable[[], Any] = lambda: ()
 
     # ------------------------------------------------------------------ helpers
 
@@ -573,6 +576,8 @@ class Router:
                 raise NotFound("no such agent")
             if status is None or status.status == "offline":
                 raise Forbidden("that agent is offline")
+            if status.active >= target.capacity:
+                raise Forbidden("that agent is at capacity")
         async with self._lock(conversation_id):
             current = await self.owned(agent.id, conversation_id)
             if not await self.store.release(conversation_id, agent.id):
@@ -632,6 +637,13 @@ class Router:
             del self._locks[key]
         changed = False
         statuses = {s.agent_id: s for s in await self.store.agent_statuses()}
+        for agent_id in list(self.local_agents()):
+            status = statuses.get(agent_id)
+            if status is not None:
+                status = AgentStatus(agent_id=agent_id, status=status.status, teams=status.teams,
+                                     capacity=status.capacity, active=status.active, last_seen=now)
+                await self.store.set_agent_status(status)
+                statuses[agent_id] = status
         for conversation in await self.store.list_conversations(state="agent"):
             agent_id = conversation.agent_id
             if not agent_id:
