@@ -23,14 +23,14 @@
       openChat: "Open chat",
       closeChat: "Close chat",
       unread: "{n} unread",
-      placeholder: "Write a message…",
+      placeholder: "Write a message\u2026",
       send: "Send",
       messageLabel: "Message",
-      connecting: "Connecting…",
-      reconnecting: "Connection lost. Reconnecting…",
+      connecting: "Connecting\u2026",
+      reconnecting: "Connection lost. Reconnecting\u2026",
       offline: "You're offline. Messages will be sent when you're back.",
       online: "You're back online.",
-      queued: "Connecting you to a person…",
+      queued: "Connecting you to a person\u2026",
       position: "You are number {position} in line.",
       waitMinutes: "Expected wait: about {minutes} min.",
       waitShort: "Expected wait: less than a minute.",
@@ -54,10 +54,10 @@
       ratePick: "Please choose a rating.",
       rateThanks: "Thanks for your feedback!",
       newChat: "Start a new chat",
-      typingBot: "The assistant is typing…",
-      typingAgent: "{name} is typing…",
-      sending: "Sending…",
-      waiting: "Waiting for connection…",
+      typingBot: "The assistant is typing\u2026",
+      typingAgent: "{name} is typing\u2026",
+      sending: "Sending\u2026",
+      waiting: "Waiting for connection\u2026",
       failed: "Not sent: {reason}",
       retry: "Retry",
       suggestions: "Suggested articles",
@@ -74,27 +74,27 @@
       botName: "Assistent",
       agentRole: "Support-Team",
       you: "Sie",
-      openChat: "Chat öffnen",
-      closeChat: "Chat schließen",
+      openChat: "Chat \u00f6ffnen",
+      closeChat: "Chat schlie\u00dfen",
       unread: "{n} ungelesen",
-      placeholder: "Nachricht schreiben…",
+      placeholder: "Nachricht schreiben\u2026",
       send: "Senden",
       messageLabel: "Nachricht",
-      connecting: "Verbinde…",
-      reconnecting: "Verbindung unterbrochen. Verbinde erneut…",
+      connecting: "Verbinde\u2026",
+      reconnecting: "Verbindung unterbrochen. Verbinde erneut\u2026",
       offline: "Sie sind offline. Nachrichten werden gesendet, sobald Sie wieder online sind.",
       online: "Wieder online.",
-      queued: "Wir verbinden Sie mit einem Menschen…",
+      queued: "Wir verbinden Sie mit einem Menschen\u2026",
       position: "Sie sind Nummer {position} in der Warteschlange.",
       waitMinutes: "Voraussichtliche Wartezeit: etwa {minutes} Min.",
       waitShort: "Voraussichtliche Wartezeit: unter einer Minute.",
       noAgents: "Gerade ist niemand aus unserem Team erreichbar.",
-      afterHours: "Wir sind gerade außerhalb unserer Geschäftszeiten.",
+      afterHours: "Wir sind gerade au\u00dferhalb unserer Gesch\u00e4ftszeiten.",
       leaveEmail: "Hinterlassen Sie Ihre E-Mail-Adresse, wir melden uns.",
       emailLabel: "E-Mail-Adresse",
-      emailNote: "Möchten Sie noch etwas ergänzen? (optional)",
+      emailNote: "M\u00f6chten Sie noch etwas erg\u00e4nzen? (optional)",
       emailSubmit: "Senden",
-      emailInvalid: "Bitte geben Sie eine gültige E-Mail-Adresse ein.",
+      emailInvalid: "Bitte geben Sie eine g\u00fcltige E-Mail-Adresse ein.",
       emailThanks: "Danke! Wir antworten an {email}.",
       agentJoined: "{name} ist dem Chat beigetreten",
       chattingWith: "Sie chatten mit {name}",
@@ -105,13 +105,13 @@
       star: "{n} von 5",
       rateComment: "Kommentar (optional)",
       rateSubmit: "Bewertung senden",
-      ratePick: "Bitte wählen Sie eine Bewertung.",
-      rateThanks: "Danke für Ihr Feedback!",
+      ratePick: "Bitte w\u00e4hlen Sie eine Bewertung.",
+      rateThanks: "Danke f\u00fcr Ihr Feedback!",
       newChat: "Neuen Chat beginnen",
-      typingBot: "Der Assistent schreibt…",
-      typingAgent: "{name} schreibt…",
-      sending: "Wird gesendet…",
-      waiting: "Warte auf Verbindung…",
+      typingBot: "Der Assistent schreibt\u2026",
+      typingAgent: "{name} schreibt\u2026",
+      sending: "Wird gesendet\u2026",
+      waiting: "Warte auf Verbindung\u2026",
       failed: "Nicht gesendet: {reason}",
       retry: "Erneut versuchen",
       suggestions: "Passende Artikel",
@@ -157,7 +157,7 @@
   const SUGGEST_DEBOUNCE_MS = 350;
   const ACK_TIMEOUT_MS = 10000;
 
-  const CSS = `
+  const STYLES = `
 :host { all: initial; }
 .sl { position: fixed; bottom: 20px; right: 20px; z-index: var(--sl-z);
   font: 400 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -502,7 +502,7 @@
         "filter: none !important", "contain: none !important",
       ].join("; "));
       this.root = this.host.attachShadow({ mode: "open" });
-      this.root.appendChild(el("style", { text: CSS }));
+      this.root.appendChild(el("style", { text: STYLES }));
 
       this.container = el("div", { class: "sl", "data-position": c.position === "bottom-left" ? "bottom-left" : "bottom-right" });
       const vars = {
@@ -572,7 +572,7 @@
 
       this.container.append(this.panel, this.launcher);
       this.root.appendChild(this.container);
-      (document.body || document.documentElement).appendChild(this.host);
+      document.documentElement.appendChild(this.host);
     }
 
     /* ---------- open / close ---------- */
@@ -824,7 +824,7 @@
       if (message.ts) node.title = new Date(Number(message.ts) * 1000).toLocaleString(this.language);
       if (sender === "agent") {
         const name = message.agent_name ? String(message.agent_name) : this.t.agentRole;
-        node.appendChild(el("div", { class: "who", text: `${name} · ${this.t.agentRole}` }));
+        node.appendChild(el("div", { class: "who", text: `${name} \u00b7 ${this.t.agentRole}` }));
       } else if (sender === "bot") {
         node.appendChild(el("div", { class: "who", text: this.config.botName || this.t.botName }));
       }
@@ -1032,7 +1032,7 @@
         const input = el("input", { type: "radio", name: "sl-score", id: `sl-star-${n}`, value: String(n) });
         input.addEventListener("change", () => { score = n; paint(n); });
         const label = el("label", { for: `sl-star-${n}`, title: format(t.star, { n }) }, [
-          el("span", { "aria-hidden": "true", text: "★" }), el("span", { class: "vh", text: format(t.star, { n }) }),
+          el("span", { "aria-hidden": "true", text: "\u2605" }), el("span", { class: "vh", text: format(t.star, { n }) }),
         ]);
         label.addEventListener("mouseenter", () => paint(n));
         label.addEventListener("mouseleave", () => paint(score));

@@ -13,8 +13,6 @@ from playwright.sync_api import expect
 from tests.support.rasa_stack import RasaStack
 from tests.widget.harness import wait_until
 
-pytestmark = pytest.mark.timeout(900)
-
 BOT_TIMEOUT = 60_000  # the first answers of a fresh Rasa process can be slow
 
 
