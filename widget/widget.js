@@ -466,6 +466,7 @@
       this.sessionId = this.store.getItem(this.keys.session);
       this.outbox = this.loadOutbox();
       this.rendered = new Map();
+      this.replyTitles = new Map();
       this.state = { state: "bot" };
       this.confirmed = false;
       this.unread = 0;
@@ -808,8 +809,9 @@
     buildMessage(message) {
       const sender = ["visitor", "agent", "bot"].includes(message.sender) ? message.sender : "bot";
       const parts = [];
-      if (typeof message.text === "string" && message.text !== "") {
-        parts.push(el("div", { class: "bubble" }, [richText(message.text, this.config.serverUrl, sender === "bot")]));
+      const text = sender === "visitor" && this.replyTitles.has(message.text) ? this.replyTitles.get(message.text) : message.text;
+      if (typeof text === "string" && text !== "") {
+        parts.push(el("div", { class: "bubble" }, [richText(text, this.config.serverUrl, sender === "bot")]));
       }
       const media = this.buildAttachment(message);
       if (media) parts.push(media);
@@ -817,6 +819,9 @@
         : Array.isArray(message.buttons) ? message.buttons : [];
       const usable = replies.filter((r) => r && typeof r.title === "string" && r.title);
       if (!parts.length && !usable.length) return null;
+      for (const reply of usable) {
+        if (typeof reply.payload === "string" && reply.payload.startsWith("/")) this.replyTitles.set(reply.payload, reply.title);
+      }
 
       const node = el("div", { class: "msg", "data-sender": sender });
       if (message.id) node.setAttribute("data-id", String(message.id));
@@ -883,6 +888,7 @@
       this.connBanner.hidden = false;
       this.flashTimer = setTimeout(() => {
         if (this.connection === "online") this.connBanner.hidden = true;
+        else this.setConnection(this.connection);
       }, 3000);
     }
 

@@ -128,6 +128,10 @@ def test_quick_reply_sends_payload_and_shows_title(bridge, fake_rasa, widget_pag
     expect(widget.bubble("visitor", "Where is my order?")).to_be_visible()
     expect(widget.host.locator(".replies:visible")).to_have_count(0)
     assert any(call[2] and call[2].get("message") == "/order_status" for call in fake_rasa.calls)
+    widget.page.reload()
+    widget.open()
+    expect(widget.bubble("visitor", "Where is my order?")).to_have_count(1)
+    expect(widget.bubble("visitor", "/order_status")).to_have_count(0)
 
 
 def test_images_and_unsafe_urls(bridge, fake_rasa, widget_page):

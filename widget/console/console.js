@@ -311,7 +311,6 @@
     socket.on("visitor_message", (data) => onVisitorMessage(data));
     socket.on("visitor_typing", (data) => onVisitorTyping(data));
     socket.on("conversation_update", (data) => onConversationUpdate(data));
-    socket.on("message", (data) => onOtherMessage(data));
     socket.on("error", (data) => toast((data && data.message) || "Something went wrong."));
   }
 
@@ -625,12 +624,6 @@
       renderChatList();
       notifier.notify();
     }
-  }
-
-  function onOtherMessage(data) {
-    if (!data) return;
-    const chat = app.chats.get(data.conversation_id);
-    if (chat) addMessage(chat, data.message || data);
   }
 
   function onVisitorTyping(data) {
