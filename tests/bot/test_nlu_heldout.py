@@ -4,6 +4,7 @@ counting a fallback (nlu_fallback) as a miss."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import Counter
 
@@ -50,7 +51,9 @@ def test_heldout_set_is_not_in_the_training_data():
 def test_heldout_intent_accuracy():
     assert MODEL_PATH.is_file(), f"no trained model at {MODEL_PATH}: run 'bash scripts/train.sh'"
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
 
+    configure_structlog(logging.WARNING)  # Rasa's debug log would print every message
     agent = Agent.load(str(MODEL_PATH))
     pairs = examples(HELDOUT)
 
