@@ -147,6 +147,15 @@ class Visitor:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+        await _close_http(self.sio)
+        await _close_http(self.sio)
+
+
+async def _close_http(client: socketio.AsyncClient) -> None:
+    """A client whose connection was refused still holds an aiohttp session."""
+    http = getattr(client.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
 
 
 class Agent:
@@ -179,3 +188,4 @@ class Agent:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+        await _close_http(self.sio)

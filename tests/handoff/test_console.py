@@ -28,6 +28,9 @@ async def connect_agent(server, auth, errors=None):
     finally:
         if client.connected:
             await client.disconnect()
+        http = getattr(client.eio, "http", None)
+        if http is not None and not http.closed:
+            await http.close()
 
 
 @pytest.mark.parametrize("auth", [None, {}, {"token": ""}, {"token": "garbage"},

@@ -55,6 +55,7 @@ async def test_foreign_origin_refused_on_socketio(make_settings):
         evil = Visitor(server.url)
         with pytest.raises(socketio.exceptions.ConnectionError):
             await evil.connect(headers={"Origin": "https://evil.example"})
+        await evil.close()
         good = Visitor(server.url)
         await good.connect(headers={"Origin": "https://shop.example"})
         assert isinstance(await good.start(), str)
@@ -77,6 +78,7 @@ async def test_same_origin_allowed_by_default(bridge):
     evil = Visitor(bridge.url)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await evil.connect(headers={"Origin": "https://evil.example"})
+    await evil.close()
 
 
 async def test_oversized_packet_drops_only_that_socket(make_settings):
