@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.widget.harness import (AGENTS, CHROMIUM, CHROMIUM_ARGS, BridgeServer, FakeRasaServer,
-                                  LoopThread)
+                                  HostSite, LoopThread)
 
 expect.set_options(timeout=15_000)
 
@@ -61,6 +61,13 @@ def make_bridge(loop: LoopThread, tmp_path: Path) -> Iterator[Callable[..., Brid
 @pytest.fixture
 def bridge(make_bridge, fake_rasa) -> BridgeServer:
     return make_bridge(fake_rasa.url, fake_rasa.token)
+
+
+@pytest.fixture
+def host_site(loop: LoopThread) -> Iterator[HostSite]:
+    site = HostSite(loop).start()
+    yield site
+    site.stop()
 
 
 class PageErrors:

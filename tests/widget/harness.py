@@ -152,3 +152,39 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10, message: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(0.05)
+
+
+class HostSite:
+    """A second web server (another origin than the bridge) serving host pages that embed
+    the widget, for cross-origin embedding."""
+
+    def __init__(self, loop: LoopThread):
+        self.loop = loop
+        self.port = free_port()
+        self.pages: dict[str, str] = {}
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "HostSite":
+        async def page(request: web.Request) -> web.Response:
+            html = self.pages.get(request.path)
+            if html is None:
+                raise web.HTTPNotFound()
+            return web.Response(text=html, content_type="text/html")
+
+        async def start() -> None:
+            app = web.Application()
+            app.router.add_get("/{tail:.*}", page)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.loop.run(start())
+        return self
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.loop.run(self.runner.cleanup())
+            self.runner = None

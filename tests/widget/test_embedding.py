@@ -174,3 +174,27 @@ def test_german_strings_and_config(bridge, fake_rasa, new_context):
     assert widget.launcher.evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(10, 20, 30)"
     box = widget.launcher.bounding_box()
     assert box["x"] < 100
+
+
+def test_cross_origin_embedding_with_an_allowed_origin(make_bridge, fake_rasa, new_context, host_site):
+    bridge = make_bridge(fake_rasa.url, fake_rasa.token, allowed_origins=[host_site.url])
+    host_site.pages["/shop.html"] = f"""<!doctype html><html><head><meta charset="utf-8"></head><body>
+        <h1>Another shop</h1>
+        <script>window.SupportLineConfig = {{title: "Shop help"}};</script>
+        <script src="{bridge.url}/widget.js" async></script></body></html>"""
+    widget = Widget(new_context().new_page()).goto(host_site.url + "/shop.html").open()
+    session = widget.wait_connected()
+    widget.send("hello across origins")
+    expect(widget.bubble("bot", "echo: hello across origins")).to_be_visible()
+    widget.input.fill("refund status")
+    expect(widget.suggestions.locator("li").first).to_be_visible()
+    assert bridge.conversation(session).page_url == host_site.url + "/shop.html"
+
+
+def test_cross_origin_embedding_from_a_foreign_origin_is_refused(bridge, fake_rasa, new_context, host_site):
+    host_site.pages["/evil.html"] = f"""<!doctype html><html><body>
+        <script src="{bridge.url}/widget.js"></script>
+        <script>SupportLine.init({{}});</script></body></html>"""
+    widget = Widget(new_context().new_page()).goto(host_site.url + "/evil.html").open()
+    expect(widget.conn).to_contain_text("Reconnecting")
+    assert widget.session_id is None
