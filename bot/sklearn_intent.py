@@ -92,9 +92,15 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         return cls(config, execution_context.node_name, model_storage, resource)
 
     # -------------------------------------------------------------- features
-    def _features(self, messages: List[Message]) -> sp.csr_matrix:
-        rows = []
+    def _features(self, messages: List[Message]):
+        """(n, d) features: a dense array when only dense features are used (lbfgs is
+        much faster on it), else a CSR matrix."""
         sw, dw = float(self.config["sparse_weight"]), float(self.config["dense_weight"])
+        if not sw:
+            dense = [m.get_dense_features(TEXT)[1] for m in messages]
+            if all(f is not None for f in dense):
+                return np.vstack([np.asarray(f.features, dtype=np.float64).reshape(1, -1) * dw for f in dense])
+        rows = []
         for m in messages:
             blocks = []
             if dw:

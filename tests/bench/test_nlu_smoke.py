@@ -1,0 +1,71 @@
+"""Smoke run of the NLU benchmarks (bench/nlu): trains our pipeline on a tiny slice of
+BANKING77 and CLINC150, evaluates, and checks the JSON result files' fields.
+
+Runs in the NLU environment (bash bench/nlu/setup.sh makes .venv-nlu); skipped when it
+or the benchmark data (../shared/benchmarks) is missing (a skip fails the run under
+SUPPORTLINE_STRICT=1).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = ROOT / ".venv-nlu" / "bin" / "python"
+DATA = ROOT.parent / "shared" / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    if not PY.exists():
+        pytest.skip("no .venv-nlu: run bash bench/nlu/setup.sh")
+    if not (DATA / "banking77").is_dir() or not (DATA / "clinc150").is_dir():
+        pytest.skip(f"benchmark data not found at {DATA}")
+    out = tmp_path_factory.mktemp("nlu-smoke")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "RASA_TELEMETRY_ENABLED": "false", "SUPPORTLINE_BENCHMARKS": str(DATA)}
+    t = time.time()
+    p = subprocess.run([str(PY), str(ROOT / "bench" / "nlu" / "smoke.py"), str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=240)
+    elapsed = time.time() - t
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return out, p.stdout, elapsed
+
+
+COMMON = ["dataset", "pipeline", "n_train", "n_intents", "n_test", "train_time_s", "train_cpu_s",
+          "inference_ms", "machine", "versions", "status", "started_utc", "finished_utc"]
+
+
+def test_banking77_smoke(smoke):
+    out, stdout, _ = smoke
+    r = json.loads((out / "banking77.json").read_text())
+    for k in COMMON + ["accuracy"]:
+        assert k in r, k
+    assert r["status"] == "done" and r["smoke"] is True
+    assert r["n_intents"] == 5 and r["n_train"] == 50 and r["n_test"] == 25
+    assert 0.0 <= r["accuracy"] <= 1.0
+    assert r["accuracy"] >= 0.6  # 5 easy intents: a broken featurizer would be near 0.2
+    assert r["inference_ms"]["n"] == 25 and r["inference_ms"]["median"] > 0
+    assert "| banking77" in stdout  # the printed table
+
+
+def test_clinc150_smoke(smoke):
+    out, stdout, _ = smoke
+    r = json.loads((out / "clinc150.json").read_text())
+    for k in COMMON + ["inscope_accuracy", "oos_recall", "threshold", "val_curve", "oos_handling",
+                       "inscope_accuracy_no_threshold"]:
+        assert k in r, k
+    assert r["status"] == "done"
+    assert r["n_intents"] == 6  # 5 in-scope + oos as a class
+    thr = r["threshold"]
+    assert 0.0 <= thr["value"] < 1.0 and "rule" in thr and "val_inscope_accuracy" in thr
+    assert 0.0 <= r["inscope_accuracy"] <= 1.0 and 0.0 <= r["oos_recall"] <= 1.0
+    assert "| clinc150" in stdout
+
+
+def test_smoke_is_short(smoke):
+    assert smoke[2] < 120, f"smoke run took {smoke[2]:.0f} s"
