@@ -4,6 +4,8 @@ A connection needs a valid, unrevoked token in its connect auth (``{"token": ...
 for an account that still exists; otherwise it is refused. Once connected the agent
 is online, gets the queue and, again, every chat it owns (so a reconnect or a reload
 brings the chats back). Handlers check shapes and ownership inputs, then call routing.
+Every event answers in its ack; only `presence` and `typing` (sent without an ack by the
+console) also report failures as an `error` event.
 """
 from __future__ import annotations
 
@@ -134,13 +136,13 @@ class AgentNamespace(socketio.AsyncNamespace):
         await self.bridge.router.agent_status(agent, _str(data, "status", max_len=20))
         return {"ok": True}
 
-    @socket_edge
+    @socket_edge(error_event=False)
     async def on_claim(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
         await self.bridge.router.claim(agent, _str(data, "conversation_id"))
         return {"ok": True}
 
-    @socket_edge
+    @socket_edge(error_event=False)
     async def on_message(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
         text = data.get("text")
@@ -160,7 +162,7 @@ class AgentNamespace(socketio.AsyncNamespace):
         await self.bridge.router.agent_typing(agent, _str(data, "conversation_id"), on)
         return {"ok": True}
 
-    @socket_edge
+    @socket_edge(error_event=False)
     async def on_note(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
         text = data.get("text")
@@ -170,14 +172,14 @@ class AgentNamespace(socketio.AsyncNamespace):
         message = await self.bridge.router.note(agent, _str(data, "conversation_id"), text)
         return {"ok": True, "id": message.id}
 
-    @socket_edge
+    @socket_edge(error_event=False)
     async def on_hand_back(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
         intent = _str(data, "intent", required=False, max_len=100)
         await self.bridge.router.hand_back(agent, _str(data, "conversation_id"), intent)
         return {"ok": True}
 
-    @socket_edge
+    @socket_edge(error_event=False)
     async def on_transfer(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
         await self.bridge.router.transfer(agent, _str(data, "conversation_id"),
@@ -185,14 +187,14 @@ class AgentNamespace(socketio.AsyncNamespace):
                                           _str(data, "team", required=False, max_len=32))
         return {"ok": True}
 
-    @socket_edge
+    @socket_edge(error_event=False)
     async def on_close(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
         resolution = _str(data, "resolution", required=False, max_len=200) or "resolved"
         await self.bridge.router.close(agent, _str(data, "conversation_id"), resolution)
         return {"ok": True}
 
-    @socket_edge
+    @socket_edge(error_event=False)
     async def on_flag(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
         note = data.get("note") or ""

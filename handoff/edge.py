@@ -30,18 +30,25 @@ def as_handoff_error(exc: BaseException) -> HandoffError:
     return Unavailable("something went wrong on our side; try again")
 
 
-def socket_edge(fn: Handler) -> Handler:
-    """Wrap `async def on_x(self, sid, data)`; tolerate a missing or extra argument."""
+def socket_edge(fn: Handler | None = None, *, error_event: bool = True) -> Any:
+    """Wrap `async def on_x(self, sid, data)`; tolerate a missing or extra argument.
 
-    @functools.wraps(fn)
-    async def wrapper(self: Any, sid: str, *args: Any) -> Any:
-        data = args[0] if args else None
-        try:
-            return await fn(self, sid, data)
-        except Exception as exc:  # noqa: BLE001 - the edge: everything is reported
-            error = as_handoff_error(exc)
-        self.metrics.errors.labels(code=error.code).inc()
-        await self.emit("error", error.to_dict(), to=sid)
-        return {"ok": False, "error": error.to_dict()}
+    error_event=False answers failures in the ack only (for agent events the console
+    always sends with an ack, so it does not show the same failure twice)."""
 
-    return wrapper
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(self: Any, sid: str, *args: Any) -> Any:
+            data = args[0] if args else None
+            try:
+                return await handler(self, sid, data)
+            except Exception as exc:  # noqa: BLE001 - the edge: everything is reported
+                error = as_handoff_error(exc)
+            self.metrics.errors.labels(code=error.code).inc()
+            if error_event:
+                await self.emit("error", error.to_dict(), to=sid)
+            return {"ok": False, "error": error.to_dict()}
+
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate

@@ -39,6 +39,26 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 METADATA_KEYS = ("page_url", "user_agent", "language", "visitor_id", "referrer", "title")
 
 
+def _coarse(seconds: float) -> float:
+    """Expected waits in steps of 30 s: precise enough, and positions are re-sent only
+    when something a visitor would notice changes."""
+    return float(max(30, 30 * round(seconds / 30)))
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """A snapshot for building many conversation_state payloads at once."""
+
+    now: float
+    order: list[Conversation]
+    pickups: list[tuple[float, float]]
+    open: bool
+    answering: bool
+
+    def position(self, conversation_id: str) -> int | None:
+        return next((i + 1 for i, c in enumerate(self.order) if c.id == conversation_id), None)
+
+
 @dataclass(frozen=True)
 class AgentInfo:
     """What the bridge needs to know about an agent account."""
@@ -264,15 +284,20 @@ class Router:
         await self.store.update_conversation(conversation_id, rating=score, rating_comment=comment)
         log.info("conversation %s rated %d", conversation_id, score)
 
-    async def state_payload(self, conversation: Conversation) -> dict[str, Any]:
-        """The conversation_state event for a conversation."""
+    async def state_payload(self, conversation: Conversation,
+                            view: "QueueView | None" = None) -> dict[str, Any]:
+        """The conversation_state event for a conversation (view: a queue snapshot to
+        reuse when many payloads are built at once)."""
         payload: dict[str, Any] = {"state": conversation.state}
         if conversation.state in ("queued", "agent") and conversation.reason:
             payload["reason"] = conversation.reason
         if conversation.state == "queued":
-            position, wait, online = await self._position(conversation.id)
-            payload.update(position=position, expected_wait_s=wait if online else None,
-                           agents_online=online, in_business_hours=self.hours.is_open(self.clock()))
+            view = view or await self.queue_view()
+            position = view.position(conversation.id)
+            wait = queueing.expected_wait(position or 0, view.pickups, view.now, self.settings.default_wait_s)
+            payload.update(position=position,
+                           expected_wait_s=_coarse(wait) if view.answering else None,
+                           agents_online=view.answering, in_business_hours=view.open)
         elif conversation.state == "agent" and conversation.agent_id:
             info = await self.lookup_agent(conversation.agent_id)
             payload["agent_name"] = info.name if info else "Agent"
@@ -291,17 +316,16 @@ class Router:
         return queueing.serving_order(found, now, self.settings.priority_aging_s)
 
     async def agents_available(self) -> bool:
-        """Someone could answer: an agent is online or away, and we are open."""
+        """Someone could answer: an agent is online or away."""
         return any(s.status in ("online", "away") for s in await self.store.agent_statuses())
 
-    async def _position(self, conversation_id: str) -> tuple[int | None, float | None, bool]:
-        order = await self.queued_in_order()
-        position = next((i + 1 for i, c in enumerate(order) if c.id == conversation_id), None)
+    async def queue_view(self) -> "QueueView":
+        """One snapshot of the queue, the recent pick-ups and who could answer."""
         now = self.clock()
-        pickups = await self.store.recent_pickups(now - self.settings.pickup_window_s)
-        online = await self.agents_available() and self.hours.is_open(now)
-        wait = queueing.expected_wait(position or 0, pickups, now, self.settings.default_wait_s)
-        return position, wait, online
+        is_open = self.hours.is_open(now)
+        return QueueView(now=now, order=await self.queued_in_order(),
+                         pickups=await self.store.recent_pickups(now - self.settings.pickup_window_s),
+                         open=is_open, answering=is_open and await self.agents_available())
 
     async def queue_payload(self) -> dict[str, Any]:
         now = self.clock()
@@ -318,11 +342,11 @@ class Router:
         await self.push_positions()
 
     async def push_positions(self) -> None:
-        order = await self.queued_in_order()
+        view = await self.queue_view()
         seen = set()
-        for conversation in order:
+        for conversation in view.order:
             seen.add(conversation.id)
-            state = await self.state_payload(conversation)
+            state = await self.state_payload(conversation, view)
             key = (state.get("position"), state.get("expected_wait_s"))
             if self._sent_positions.get(conversation.id) != key:
                 self._sent_positions[conversation.id] = key
