@@ -344,3 +344,25 @@ async def test_outside_business_hours_visitor_is_told(make_settings, fake_rasa):
         finally:
             await visitor.close()
             await alice.close()
+
+
+async def test_packet_lists_the_visitors_earlier_conversations(bridge, fake_rasa):
+    alice = await Agent.login(bridge, "alice", PASSWORDS["alice"])
+    first, second = Visitor(bridge.url), Visitor(bridge.url)
+    try:
+        old = await first.start()
+        await first.say("hello", metadata={"visitor_id": "browser-7"})
+        await first.bot_text()
+        await first.call("leave_email", {"session_id": old, "email": "v@example.com"})
+        new = await second.start()
+        await second.say("hi again", customData={"visitor_id": "browser-7"})
+        await second.bot_text()
+        await escalate(second, fake_rasa)
+        assert (await alice.call("claim", {"conversation_id": new}))["ok"]
+        packet = (await alice.next("assigned"))["packet"]
+        assert [e["conversation_id"] for e in packet["earlier_conversations"]] == [old]
+        assert packet["earlier_conversations"][0]["state"] == "closed"
+    finally:
+        await first.close()
+        await second.close()
+        await alice.close()
