@@ -212,7 +212,12 @@ class Router:
         # queued or with an agent: Rasa is paused; it logs the turn (intent included)
         async with self._lock(f"log:{conversation_id}"):
             try:
-                await self.rasa.send_message(conversation_id, message.text or "", rasa_meta)
+                replies = await self.rasa.send_message(conversation_id, message.text or "", rasa_meta)
+                if replies:
+                    # Rasa answered, so it is not paused (it was down when we paused it):
+                    # pause it now; the replies are not shown while a person is in charge
+                    log.info("conversation %s: Rasa was not paused; pausing again", conversation_id)
+                    await self.rasa.pause(conversation_id)
             except Unavailable as exc:
                 log.info("conversation %s: could not log a message in Rasa: %s", conversation_id, exc)
 

@@ -126,3 +126,24 @@ async def test_rasa_trouble_queues_with_bot_unavailable(make_settings, fake_rasa
         finally:
             await visitor.close()
             await alice.close()
+
+
+async def test_rasa_back_after_outage_is_paused_again(make_settings, fake_rasa):
+    async with serve(make_settings(rasa_timeout_s=0.5)) as server:
+        visitor = Visitor(server.url)
+        try:
+            sid = await visitor.start()
+            fake_rasa.down = True
+            await visitor.say("hello?")
+            await visitor.next("conversation_state", lambda s: s["state"] == "queued", timeout=5)
+            assert fake_rasa.tracker(sid)["paused"] is False     # the pause could not reach it
+            fake_rasa.down = False
+            await visitor.say("anyone?")
+            for _ in range(50):
+                if fake_rasa.tracker(sid)["paused"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert fake_rasa.tracker(sid)["paused"] is True
+            await visitor.rec.quiet("bot_uttered", 0.3, lambda m: m["sender"] == "bot")
+        finally:
+            await visitor.close()
