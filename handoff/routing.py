@@ -553,8 +553,8 @@ class Router:
             await self.owned(agent.id, conversation_id)
             if not await self.store.release(conversation_id, agent.id):
                 raise Forbidden("this conversation is not yours")
-            conversation = await self.store.transition(conversation_id, ("agent",), "bot",
-                                                       reason=None, topic=None, priority=0)
+            # reason and topic stay: the record keeps that a person was involved
+            conversation = await self.store.transition(conversation_id, ("agent",), "bot", priority=0)
             if conversation is None:
                 raise Forbidden("this conversation is not with an agent")
             log.info("conversation %s handed back to the bot by %s", conversation_id, agent.id)

@@ -222,3 +222,25 @@ def test_python_m_handoff_says_which_store(store_url, says, redis_url, tmp_path)
     finally:
         stop(proc)
     assert says in log.read_text()
+
+
+# ---------------------------------------------------------------- analytics
+
+def test_analytics_numbers():
+    from handoff.analytics import analytics
+    rows = [
+        Conversation(id="bot", state="bot", created_at=10),
+        Conversation(id="handed-back", state="bot", created_at=11, reason="frustration",
+                     queued_at=20, assigned_at=50, first_agent_reply_at=60),
+        Conversation(id="closed", state="closed", created_at=12, reason="human_requested", queued_at=20,
+                     assigned_at=30, first_agent_reply_at=31, rating=5, resolution="resolved"),
+        Conversation(id="ticket", state="closed", created_at=13, ticket=True, resolution="ticket"),
+        Conversation(id="outside", state="bot", created_at=1000),
+    ]
+    out = analytics(rows, 0, 100)
+    assert out["conversations"] == 4 and out["resolved_by_bot"] == 1 and out["resolved_by_bot_share"] == 0.25
+    assert out["handoffs_by_reason"] == {"frustration": 1, "human_requested": 1}
+    assert out["queue_wait"] == {"count": 2, "median_s": 20.0, "p90_s": 30.0}
+    assert out["first_agent_response"]["count"] == 2
+    assert out["ratings"]["average"] == 5 and out["tickets"] == 1
+    assert out["resolutions"] == {"resolved": 1, "ticket": 1}
