@@ -3,10 +3,13 @@ console (queue, chat with handoff packet, dashboard), from a scripted conversati
 the real bridge. Each shot is also checked for what it must show."""
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 
 from playwright.sync_api import expect
 
+from handoff.store.base import Conversation
 from tests.support.processes import PROJECT_ROOT
 
 SHOTS = PROJECT_ROOT / "docs" / "screenshots"
@@ -19,6 +22,36 @@ def _shot(page, name: str) -> Path:
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
     return path
+
+
+def _seed_history(bridge, days: int = 7) -> None:
+    """A week of finished conversations in the bridge's store, so the dashboard has data."""
+    rng = random.Random(7)
+    reasons = ["human_requested", "frustration", "bot_failure", "policy_topic", "bot_unavailable"]
+    now = time.time()
+    conversations = []
+    for day in range(days):
+        for n in range(rng.randint(8, 22)):
+            created = now - (day + 0.1) * 86400 + rng.uniform(0, 80_000) - 80_000 * (day == 0)
+            created = min(created, now - 600)
+            if rng.random() < 0.62:
+                conversations.append(Conversation(id=f"seed-{day}-{n}", state="closed", created_at=created,
+                                                  closed_at=created + 120, resolution="bot"))
+                continue
+            queued = created + rng.uniform(30, 300)
+            assigned = queued + rng.uniform(15, 400)
+            conversations.append(Conversation(
+                id=f"seed-{day}-{n}", state="closed", created_at=created, reason=rng.choices(reasons, [5, 4, 3, 1, 1])[0],
+                topic="orders", queued_at=queued, assigned_at=assigned,
+                first_agent_reply_at=assigned + rng.uniform(5, 90), closed_at=assigned + 600,
+                resolution=rng.choice(["resolved", "resolved", "follow_up"]),
+                rating=rng.choices([5, 4, 3, 2, 1], [6, 3, 1, 1, 1])[0] if rng.random() < 0.7 else None,
+                ticket=rng.random() < 0.08))
+
+    async def seed() -> None:
+        for conversation in conversations:
+            await bridge.bridge.store.create_conversation(conversation)
+    bridge.loop.run(seed())
 
 
 def test_screenshots(bridge, fake_rasa, widget_page, console_page):
@@ -75,6 +108,7 @@ def test_screenshots(bridge, fake_rasa, widget_page, console_page):
     chat.locator(".chat-scroll").evaluate("node => { node.style.scrollBehavior = 'auto'; node.scrollTop = 0; }")
     _shot(console.page, "console-chat-packet")
 
+    _seed_history(bridge)
     console.page.goto(bridge.url + "/console/dashboard.html")
     expect(console.page.locator("#cards .card").first).to_be_visible()
     expect(console.page.locator("#chart-daily svg")).to_be_visible()

@@ -83,8 +83,8 @@
 
   function seconds(value) {
     if (value === null || value === undefined) return "—";
-    if (value < 60) return `${Math.round(value)} s`;
-    return `${Math.floor(value / 60)} min ${Math.round(value % 60)} s`;
+    if (value < 60) return `${Math.round(value)}s`;
+    return `${Math.floor(value / 60)}m ${String(Math.round(value % 60)).padStart(2, "0")}s`;
   }
 
   function card(label, value, hint) {
