@@ -72,3 +72,52 @@ async def test_racing_claims_across_bridges(make_settings, redis_url, fake_rasa)
             await visitor.close()
             await alice.close()
             await bob.close()
+
+
+async def test_two_bridge_processes_on_one_redis(redis_url, fake_rasa, agents_file, tmp_path):
+    """The same, with two real `python -m handoff` processes."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.handoff.clients import BridgeServer
+    from tests.support.processes import PROJECT_ROOT, free_port, stop, wait_for_port
+
+    env = {**os.environ, "HANDOFF_STORE_URL": redis_url, "HANDOFF_STORE_PREFIX": "procs:",
+           "HANDOFF_SECRET": "shared-secret-" + "z" * 30, "HANDOFF_AGENTS_FILE": agents_file,
+           "HANDOFF_RASA_URL": fake_rasa.url, "HANDOFF_RASA_TOKEN": fake_rasa.token,
+           "HANDOFF_AUTO_ASSIGN": "false", "HANDOFF_LOG_LEVEL": "WARNING"}
+    procs, servers = [], []
+    try:
+        for n in range(2):
+            port = free_port()
+            log = open(tmp_path / f"bridge{n}.log", "wb")
+            procs.append(subprocess.Popen([sys.executable, "-m", "handoff"], cwd=PROJECT_ROOT,
+                                          env={**env, "HANDOFF_PORT": str(port)}, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+            log.close()
+            await asyncio.to_thread(wait_for_port, port, 30, procs[-1])
+            server = BridgeServer.__new__(BridgeServer)
+            server.port = port
+            servers.append(server)
+        one, two = servers
+        visitor = Visitor(one.url)
+        sid = await visitor.start()
+        alice = await Agent.login(two, "alice", PASSWORDS["alice"])
+        await asyncio.sleep(0.5)
+        try:
+            await escalate(visitor, fake_rasa)
+            queue = await alice.next("queue", lambda q: q["queue"], timeout=5)
+            assert queue["queue"][0]["conversation_id"] == sid
+            assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+            await alice.next("assigned")
+            await alice.call("message", {"conversation_id": sid, "text": "from process two"})
+            assert (await visitor.bot_text(lambda m: m["sender"] == "agent"))["text"] == "from process two"
+            await visitor.say("from process one")
+            assert (await alice.next("visitor_message"))["text"] == "from process one"
+        finally:
+            await visitor.close()
+            await alice.close()
+    finally:
+        for proc in procs:
+            stop(proc)
