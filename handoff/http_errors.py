@@ -1,6 +1,7 @@
 """Where errors become wire errors, for HTTP: every error is ``{"error": {"code",
-"message"}}`` with its status (400, 401, 403, 404, 413, 429, 503), and cross-origin
-requests from origins outside the allow-list are refused (403) before any handler runs.
+"message"}}`` with its status (400, 401, 403, 404, 413, 429, 503), and requests to the
+API and Socket.IO from origins outside the allow-list are refused (403) before any
+handler runs (static files are public: the widget is embedded in other sites' pages).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+GUARDED_PREFIXES = ("/api/", "/socket.io/")
+
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "bad_request", 413: "too_large", 429: "rate_limited", 503: "unavailable"}
 
@@ -34,12 +37,13 @@ def _own_origin(request: web.Request) -> str:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
     origin = request.headers.get("Origin")
-    if not origin_allowed(origin, _own_origin(request), bridge.settings.allowed_origins):
+    guarded = request.path.startswith(GUARDED_PREFIXES)   # static files are public
+    if guarded and not origin_allowed(origin, _own_origin(request), bridge.settings.allowed_origins):
         bridge.metrics.errors.labels(code="forbidden").inc()
         return error_response(Forbidden("origin not allowed"))
     if request.path.startswith("/socket.io/"):
         return await handler(request)   # engine.io answers CORS itself (same allow-list)
-    cross = bool(origin) and origin.rstrip("/") != _own_origin(request)
+    cross = guarded and bool(origin) and origin.rstrip("/") != _own_origin(request)
     if cross and request.method == "OPTIONS":
         response: web.StreamResponse = web.Response(status=204)
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"

@@ -143,6 +143,8 @@ async def test_foreign_origin_refused_on_http(make_settings):
         status, _ = await server.http("GET", "/api/kb/search", params={"q": "refund"},
                                       headers={"Origin": server.url})
         assert status == 200
+        status, _ = await server.http("GET", "/widget.js", headers={"Origin": "https://evil.example"})
+        assert status == 200     # static files are public (the widget is embedded elsewhere)
 
 
 async def test_static_files(make_settings, tmp_path):
