@@ -42,9 +42,7 @@
       emailSubmit: "Send",
       emailInvalid: "Please enter a valid email address.",
       emailThanks: "Thanks! We'll reply to {email}.",
-      agentJoined: "{name} joined the chat",
       chattingWith: "You're chatting with {name}",
-      backToBot: "You're back with the assistant",
       closed: "This chat has been closed.",
       rateTitle: "How did we do?",
       rateLegend: "Your rating",
@@ -96,9 +94,7 @@
       emailSubmit: "Senden",
       emailInvalid: "Bitte geben Sie eine g\u00fcltige E-Mail-Adresse ein.",
       emailThanks: "Danke! Wir antworten an {email}.",
-      agentJoined: "{name} ist dem Chat beigetreten",
       chattingWith: "Sie chatten mit {name}",
-      backToBot: "Sie sind wieder beim Assistenten",
       closed: "Dieser Chat wurde beendet.",
       rateTitle: "Wie war unser Service?",
       rateLegend: "Ihre Bewertung",
@@ -648,7 +644,7 @@
       s.on("history", (data) => this.onHistory(data));
       s.on("bot_uttered", (data) => this.onBotUttered(data));
       s.on("visitor_uttered", (data) => this.onVisitorUttered(data));
-      s.on("conversation_state", (data) => this.applyState(data, true));
+      s.on("conversation_state", (data) => this.applyState(data));
       s.on("typing", (data) => this.onTyping(data));
       s.on("error", (data) => this.onServerError(data));
     }
@@ -733,7 +729,7 @@
       for (const message of data.messages) this.renderMessage(message);
       this.renderOutbox();
       this.lastQuickReplies();
-      if (data.state) this.applyState(data.state, false);
+      if (data.state) this.applyState(data.state);
       this.scrollToEnd();
     }
 
@@ -918,16 +914,12 @@
 
     /* ---------- conversation state ---------- */
 
-    applyState(data, live) {
+    applyState(data) {
       if (!data || typeof data !== "object" || !data.state) return;
       const before = this.state;
       this.state = Object.assign({}, data);
       if (before.ticket_email && data.state === "closed") this.state.ticket_email = before.ticket_email;
       const now = data.state;
-      if (live && now === "bot" && (before.state === "agent" || before.state === "queued")) this.flash(this.t.backToBot);
-      if (live && now === "agent" && data.agent_name !== before.agent_name) {
-        this.flash(format(this.t.agentJoined, { name: data.agent_name || this.t.agentRole }));
-      }
       if (now !== "agent") this.setTyping("agent", false);
       if (now !== "bot") this.setTyping("bot", false);
       this.renderStatus();
