@@ -458,7 +458,10 @@
         outbox: `supportline:${this.config.serverUrl}:outbox`,
         rated: `supportline:${this.config.serverUrl}:rated`,
         open: `supportline:${this.config.serverUrl}:open`,
+        visitor: `supportline:${this.config.serverUrl}:visitor`,
       };
+      this.visitorId = this.store.getItem(this.keys.visitor) || uuid();
+      this.store.setItem(this.keys.visitor, this.visitorId);
       this.sessionId = this.store.getItem(this.keys.session);
       this.outbox = this.loadOutbox();
       this.rendered = new Map();
@@ -1213,11 +1216,11 @@
             client_id: item.client_id,
             metadata: {
               page_url: location.href,
-              page_title: document.title,
+              title: document.title,
+              referrer: document.referrer || undefined,
               language: this.language,
               user_agent: navigator.userAgent,
-              client_id: item.client_id,
-              display_text: item.display || undefined,
+              visitor_id: this.visitorId,
             },
           };
           let ack;

@@ -112,6 +112,19 @@ def test_bot_answer_queue_agent_handback_close_and_rating(bridge, fake_rasa, wid
     expect(widget.input).to_be_enabled()
     expect(widget.messages("visitor")).to_have_count(0)
 
+    widget.send("one more thing, human please")
+    fake_rasa.replies["one more thing, human please"] = [fake_rasa.handoff("human_requested", "orders")]
+    widget.send("one more thing, human please")
+    chat = console.claim(new_session)
+    earlier = chat.locator("details.packet .earlier")
+    expect(earlier.locator("li")).to_have_count(1)
+    expect(earlier).to_contain_text("closed")
+    expect(earlier).to_contain_text("Asked for a person")
+    call = next(c[2] for c in fake_rasa.calls if c[2] and c[2].get("message") == "Great, thanks!")
+    assert call["metadata"]["page_url"] == bridge.url + "/"
+    assert call["metadata"]["title"].startswith("Trailhead Supply Co.")
+    assert call["metadata"]["visitor_id"] == bridge.conversation(new_session).visitor_id
+
 
 def test_quick_reply_sends_payload_and_shows_title(bridge, fake_rasa, widget_page):
     fake_rasa.replies["menu"] = [{"text": "What can I help with?", "buttons": [

@@ -519,7 +519,8 @@
     for (const conv of Array.isArray(packet.earlier_conversations) ? packet.earlier_conversations : []) {
       earlier.appendChild(el("li", {}, [
         el("span", { class: "muted", text: conv.started_at ? new Date(conv.started_at * 1000).toLocaleString() : "" }),
-        " ", el("span", { class: "tag", text: String(conv.state || "") }), " ",
+        " ", el("span", { class: "tag", text: String(conv.state || "") }),
+        conv.reason ? el("span", { class: "tag", text: reasonLabel(conv.reason) }) : null, " ",
         el("span", { text: String(conv.summary || "(no summary)") }),
       ]));
     }
