@@ -152,3 +152,14 @@ def test_reload_of_the_console_brings_the_chats_back(bridge, fake_rasa, new_cont
     second_tab = Console(console.page.context.new_page(), bridge.url)
     second_tab.page.goto(bridge.url + "/console/")
     expect(second_tab.page.locator("#login")).to_be_visible()
+
+
+def test_a_revoked_token_leads_back_to_the_login(bridge, new_context):
+    page = new_context().new_page()
+    page.goto(bridge.url + "/console/")
+    page.evaluate("""() => sessionStorage.setItem('supportline-console:auth', JSON.stringify(
+        {token: 'not-a-valid-token', expires_at: Date.now() / 1000 + 3600, agent: {id: 'alice', name: 'Alice'}}))""")
+    page.reload()
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-error")).to_contain_text("expired")
+    assert page.evaluate("() => sessionStorage.getItem('supportline-console:auth')") is None
