@@ -35,6 +35,7 @@ from .store.base import AgentStatus, Conversation, Message, Store
 
 log = logging.getLogger(__name__)
 
+QUEUE_REFRESH_S = 10.0   # a non-empty queue is re-sent this often (waiting times, aging)
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 METADATA_KEYS = ("page_url", "user_agent", "language", "visitor_id", "referrer", "title")
 
@@ -91,6 +92,7 @@ class Router:
         # agents with a socket in this process (set by the app): their last_seen is kept
         # fresh, so a disconnect seen by another bridge process does not start their grace
         self.local_agents: Callable[[], Any] = lambda: ()
+        self._queue_pushed_at = 0.0
 
     # ------------------------------------------------------------------ helpers
 
@@ -344,6 +346,7 @@ class Router:
     async def push_queue(self) -> None:
         """Tell every agent the queue, and every queued visitor a changed position."""
         await self.out.agents("queue", await self.queue_payload())
+        self._queue_pushed_at = self.clock()
         await self.push_positions()
 
     async def push_positions(self) -> None:
@@ -687,8 +690,9 @@ class Router:
             elif silent:
                 changed |= await self.requeue(conversation, "agent_no_answer")
         await self.assign_pending()
-        if changed:
+        if changed or (now - self._queue_pushed_at >= QUEUE_REFRESH_S and await self.store.queue()):
             await self.out.agents("queue", await self.queue_payload())
+            self._queue_pushed_at = now
         await self.push_positions()
 
     async def run_watchdog(self) -> None:
