@@ -1,5 +1,5 @@
 """The endpoints generator, and each store against the real server: SQLite (default,
-survives a restart), PostgreSQL at 127.0.0.1:5432 in a fresh database, and a
+survives a restart), then PostgreSQL at 127.0.0.1:5432 in a fresh database with a
 throwaway real redis-server as lock store."""
 from __future__ import annotations
 
@@ -99,14 +99,26 @@ def postgres_db():
         admin.close()
 
 
-def test_postgresql_tracker_store(postgres_db):
+def test_postgresql_tracker_store_with_redis_lock_store(postgres_db):
+    """The production setting: PostgreSQL tracker store and Redis lock store together
+    (one server start for both, to keep the suite short)."""
     import psycopg2
+    import redis
 
     sender = f"pg-{uuid.uuid4().hex}"
-    url_env = {"TRACKER_STORE_URL": f"postgresql://postgres@127.0.0.1:5432/{postgres_db}"}
-    with RasaStack(endpoints_env=url_env) as (url, token):
-        replies = say(url, token, sender, "I want to talk to a human")
-        assert replies[-1]["custom"]["handoff"]["reason"] == "human_requested"
+    with RedisServer() as server:
+        client = redis.Redis.from_url(server.url)
+        env = {"TRACKER_STORE_URL": f"postgresql://postgres@127.0.0.1:5432/{postgres_db}",
+               "LOCK_STORE_URL": server.url}
+        with RasaStack(endpoints_env=env) as (url, token):
+            before = client.info("commandstats")
+            replies = say(url, token, sender, "I want to talk to a human")
+            after = client.info("commandstats")
+            assert replies[-1]["custom"]["handoff"]["reason"] == "human_requested"
+    calls = lambda stats: sum(v["calls"] for k, v in stats.items()  # noqa: E731
+                              if k in ("cmdstat_set", "cmdstat_get", "cmdstat_del"))
+    assert calls(after) > calls(before), "Rasa did not use the Redis lock store"
+
     with psycopg2.connect(dbname=postgres_db, **PG) as conn, conn.cursor() as cur:
         cur.execute("select type_name, action_name, data from events where sender_id = %s "
                     "order by id", (sender,))
@@ -117,17 +129,3 @@ def test_postgresql_tracker_store(postgres_db):
     slots = {json.loads(data)["name"]: json.loads(data)["value"]
              for kind, _, data in events if kind == "slot"}
     assert slots.get("escalation_reason") == "human_requested", names
-
-
-def test_redis_lock_store():
-    import redis
-
-    with RedisServer() as server:
-        client = redis.Redis.from_url(server.url)
-        with RasaStack(endpoints_env={"LOCK_STORE_URL": server.url}) as (url, token):
-            before = client.info("commandstats")
-            say(url, token, f"redis-{uuid.uuid4().hex}", "hi")
-            after = client.info("commandstats")
-        calls = lambda stats: sum(v["calls"] for k, v in stats.items()  # noqa: E731
-                                  if k in ("cmdstat_set", "cmdstat_get", "cmdstat_del"))
-        assert calls(after) > calls(before)
