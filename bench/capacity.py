@@ -398,14 +398,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     q = args.quick
     args.max_connections = args.max_connections or (60 if q else GOAL_CONNECTIONS)
     args.steps = args.steps or ("30,60" if q else "1000,2500,5000,7500,10000")
-    args.measure_at = args.measure_at or ("30,60" if q else "1000,10000")
+    args.measure_at = args.measure_at or ("60" if q else "1000,10000")
     args.workers = args.workers or (1 if q else 4)
     args.conversations = args.conversations or (3 if q else 20)
-    args.rounds = args.rounds or (2 if q else 10)
+    args.rounds = args.rounds or (1 if q else 10)
     args.relays = args.relays or (3 if q else 10)
     if q and args.claim_agents == 50:
-        args.claim_agents = 10
-    args.claim_conversations = args.claim_conversations or (10 if q else 200)
+        args.claim_agents = 6
+    args.claim_conversations = args.claim_conversations or (6 if q else 200)
     steps = sorted({int(x) for x in args.steps.split(",") if int(x) <= args.max_connections})
     measure_at = {int(x) for x in args.measure_at.split(",")}
     run = Run("capacity", q, ["bench/capacity.py", *(argv if argv is not None else sys.argv[1:])])
@@ -542,6 +542,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "double assignments", "store mismatches", "relay p50 ms", "relay p99 ms"], rows,
                      title="Claims race and relay on Redis: one bridge against two")
     result["table"] = "\n".join([t1, t2, t3])
+    result.update({k: v for k, v in run.meta().items() if k in ("finished_utc", "duration_s", "load_end")})
     path = write_result("capacity", result, args.out)
     print(f"wrote {path}")
     return result

@@ -38,6 +38,15 @@ OUR_CONFIG = PROJECT_ROOT / "config.yml"
 DEFAULT_CONFIG = PROJECT_ROOT / "bench" / "configs" / "rasa_default.yml"
 OUR_MODEL = PROJECT_ROOT / "models" / "supportline.tar.gz"
 
+# The conversation every bot benchmark sends, in a cycle: 10 intents, one reply each,
+# greetings and small talk (responses), knowledge-base answers and a product question
+# (custom actions on the action server); no intent twice in a row, nothing that escalates.
+MESSAGES = [
+    "hello there", "what are your opening hours", "thank you", "which payment methods do you accept",
+    "are you a bot", "how long does shipping take", "how do I reset my password",
+    "is the trail jacket in stock", "can I get an invoice for my purchase", "do you have any discount codes",
+]
+
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 

@@ -36,15 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp  # noqa: E402
 import psutil  # noqa: E402
 
-from bench.common import OUR_MODEL, Run, median, print_table, ratio, summary, write_result  # noqa: E402
+from bench.common import MESSAGES, OUR_MODEL, Run, median, print_table, ratio, summary, write_result  # noqa: E402
 from bench.eio import SioSocket  # noqa: E402
 from bench.procs import CpuMeter, start_bridge, start_fake_rasa, tempdir  # noqa: E402
 
-MESSAGES = [
-    "hello there", "what are your opening hours", "thank you", "which payment methods do you accept",
-    "are you a bot", "how long does shipping take", "how do I reset my password",
-    "is the trail jacket in stock", "can I get an invoice for my purchase", "do you have any discount codes",
-]
 TURNS_PER_CONVERSATION = len(MESSAGES)
 GOAL_OVERHEAD_P50_MS = 2.0
 GOAL_THROUGHPUT_RATIO = 0.95
