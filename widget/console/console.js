@@ -21,7 +21,7 @@
     ["duplicate", "Duplicate"],
     ["spam", "Spam / abuse"],
   ];
-  const HANDBACK_INTENTS = ["", "greet", "order_status", "return_policy", "shipping_info", "goodbye"];
+  const HANDBACK_INTENTS = ["greet", "order_status", "shipping_options", "returns_policy", "refund_status", "goodbye"];
   const TYPING_IDLE_MS = 2500;
 
   const $ = (selector, root = document) => root.querySelector(selector);
@@ -813,7 +813,7 @@
     let read;
     if (kind === "hand_back") {
       const intent = el("input", { id: "dlg-intent", list: "dlg-intents", placeholder: "optional, e.g. order_status" });
-      const datalist = el("datalist", { id: "dlg-intents" }, HANDBACK_INTENTS.filter(Boolean).map((name) => el("option", { value: name })));
+      const datalist = el("datalist", { id: "dlg-intents" }, HANDBACK_INTENTS.map((name) => el("option", { value: name })));
       fields.push(el("p", { class: "muted small", text: "The assistant takes over again. Optionally give it an intent to continue with." }),
         el("label", { for: "dlg-intent", text: "Continue with intent" }), intent, datalist);
       read = () => (intent.value.trim() ? { intent: intent.value.trim() } : {});
