@@ -73,12 +73,14 @@ def test_visitor_bot_agent_handback_close_rating_with_real_rasa(rasa, make_bridg
     expect(widget.messages("bot")).to_have_count(4)  # the bot stays quiet while an agent has the chat
 
     chat.locator("[data-action=hand-back]").click()
+    console.page.fill("#dlg-intent", "shipping_options")
     console.page.locator("dialog").get_by_role("button", name="Hand back").click()
     expect(chat.locator(".ended-banner")).to_contain_text("Handed back")
     expect(widget.system("back with our assistant")).to_be_visible()
     expect(widget.status).to_be_hidden()
-    widget.send("how long does shipping take?")
     expect(widget.bubble("bot", "Shipping options and delivery times")).to_be_visible(timeout=BOT_TIMEOUT)
+    widget.send("how long do I have to return something?")
+    expect(widget.bubble("bot", "Returns and refund policy")).to_have_count(2, timeout=BOT_TIMEOUT)
 
     widget.send("I want to talk to a real person")
     expect(widget.status).to_contain_text("Connecting you to a person", timeout=BOT_TIMEOUT)
@@ -102,5 +104,5 @@ def test_visitor_bot_agent_handback_close_rating_with_real_rasa(rasa, make_bridg
     visitor = [m.text for m in bridge.messages(session) if m.sender == "visitor"]
     assert visitor == ["how long do I have to return something?", "what's the status of order 10024?",
                        "This is ridiculous, you are useless!!", "ok thank you",
-                       "how long does shipping take?", "I want to talk to a real person"]
+                       "how long do I have to return something?", "I want to talk to a real person"]
     assert widget.texts("visitor") == visitor
