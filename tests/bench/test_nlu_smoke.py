@@ -7,6 +7,7 @@ SUPPORTLINE_STRICT=1).
 """
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -29,11 +30,14 @@ def smoke(tmp_path_factory):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
            "RASA_TELEMETRY_ENABLED": "false", "SUPPORTLINE_BENCHMARKS": str(DATA)}
     t = time.time()
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run([str(PY), str(ROOT / "bench" / "nlu" / "smoke.py"), str(out)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=240)
     elapsed = time.time() - t
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return out, p.stdout, elapsed
+    return out, p.stdout, elapsed, cpu
 
 
 COMMON = ["dataset", "pipeline", "n_train", "n_intents", "n_test", "train_time_s", "train_cpu_s",
@@ -41,7 +45,7 @@ COMMON = ["dataset", "pipeline", "n_train", "n_intents", "n_test", "train_time_s
 
 
 def test_banking77_smoke(smoke):
-    out, stdout, _ = smoke
+    out, stdout = smoke[:2]
     r = json.loads((out / "banking77.json").read_text())
     for k in COMMON + ["accuracy"]:
         assert k in r, k
@@ -54,7 +58,7 @@ def test_banking77_smoke(smoke):
 
 
 def test_clinc150_smoke(smoke):
-    out, stdout, _ = smoke
+    out, stdout = smoke[:2]
     r = json.loads((out / "clinc150.json").read_text())
     for k in COMMON + ["inscope_accuracy", "oos_recall", "threshold", "val_curve", "oos_handling",
                        "inscope_accuracy_no_threshold"]:
@@ -68,4 +72,8 @@ def test_clinc150_smoke(smoke):
 
 
 def test_smoke_is_short(smoke):
-    assert smoke[2] < 120, f"smoke run took {smoke[2]:.0f} s"
+    # About 30 s of CPU (both data sets, TensorFlow and the MiniLM weights loaded once);
+    # wall time depends on what else the machine runs, so the bound is on CPU time.
+    _, _, elapsed, cpu = smoke
+    print(f"NLU smoke: {elapsed:.0f} s wall, {cpu:.0f} s CPU")
+    assert cpu < 90, f"smoke run used {cpu:.0f} s of CPU ({elapsed:.0f} s wall)"
