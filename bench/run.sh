@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs the performance benchmarks one after the other on this machine, then the NLU
+# benchmark's smoke entry (its full runs train for up to an hour each: see
+# docs/benchmarks-nlu.md), then renders docs/benchmarks.md and docs/img/*.png from the
+# JSON results. `make bench` calls this.
+#
+#   bash bench/run.sh            # full: writes bench/results/*.json (about 20-30 minutes on 2 cores)
+#   bash bench/run.sh --quick    # seconds to minutes: writes var/bench/quick/ (results, page, plots)
+#
+# Each benchmark can also be run alone (see its --help):
+#   .venv-bridge/bin/python bench/latency.py     bridge vs Rasa REST, 1/10/50 conversations
+#   .venv-bridge/bin/python bench/turn_cost.py   our config vs rasa init's, curve, accuracy, profile
+#   .venv-bridge/bin/python bench/capacity.py    10,000 widgets, relay, escalation, claims on Redis
+#   .venv-bridge/bin/python bench/report.py      the page and the plots
+set -euo pipefail
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$PROJECT_ROOT"
+
+quick=()
+out=()
+report=()
+if [[ "${1:-}" == "--quick" ]]; then
+  quick=(--quick)
+  dir="$PROJECT_ROOT/var/bench/quick"
+  mkdir -p "$dir"
+  out=(--out "$dir")
+  report=(--results "$dir" --doc "$dir/benchmarks.md" --img "$dir/img")
+fi
+
+[[ -x .venv-bridge/bin/python && -x .venv-rasa/bin/python ]] || bash scripts/setup.sh
+command -v redis-server >/dev/null || bash scripts/setup.sh --test
+[[ -f models/supportline.tar.gz ]] || bash scripts/train.sh
+PY=.venv-bridge/bin/python
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+say "load before the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+say "1/3 bot reply latency: bridge vs Rasa REST"
+"$PY" bench/latency.py "${quick[@]}" "${out[@]}"
+say "2/3 cost of a bot turn: our config vs Rasa's default"
+"$PY" bench/turn_cost.py "${quick[@]}" "${out[@]}"
+say "3/3 bridge capacity"
+"$PY" bench/capacity.py "${quick[@]}" "${out[@]}"
+
+# The NLU accuracy benchmark (bench/nlu/, another owner): its smoke entry only.
+if [[ -f bench/nlu/smoke.py ]]; then
+  if [[ -x bench/nlu/setup.sh ]] && bash bench/nlu/setup.sh >/dev/null; then
+    say "NLU benchmark smoke run (bench/nlu/smoke.py; full runs: docs/benchmarks-nlu.md)"
+    SUPPORTLINE_BENCHMARKS="${SUPPORTLINE_BENCHMARKS:-$PROJECT_ROOT/../shared/benchmarks}" \
+      .venv-nlu/bin/python bench/nlu/smoke.py "$PROJECT_ROOT/var/bench/nlu-smoke" \
+      || say "NLU smoke run failed (not ours to fix here; see bench/nlu/)"
+  else
+    say "NLU benchmark environment not available; skipped its smoke run"
+  fi
+fi
+
+"$PY" bench/report.py "${report[@]}"
+say "load after the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg)"
