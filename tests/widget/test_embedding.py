@@ -144,11 +144,12 @@ def test_keyboard_aria_and_360px(bridge, fake_rasa, widget_page):
     assert page.evaluate("() => document.querySelector('supportline-widget').shadowRoot.activeElement.className") == "launcher"
 
 
-def test_unread_badge_while_closed(bridge, fake_rasa, widget_page):
+def test_bot_typing_and_unread_badge_while_closed(bridge, fake_rasa, widget_page):
     widget = widget_page(bridge.url + "/").open()
     widget.wait_connected()
-    fake_rasa.delay = 1.0
+    fake_rasa.delay = 1.5
     widget.send("answer me later")
+    expect(widget.typing).to_contain_text("The assistant is typing")
     widget.host.locator(".icon-btn").click()
     expect(widget.panel).to_be_hidden()
     badge = widget.host.locator(".badge")
