@@ -208,9 +208,11 @@ async def handoff_round_trips(visitor_url: str, agent_url: str, agent_ids: list[
     first agent's console gets the queue event naming it), be claimed, get `relays` agent
     messages one after the other (time from the agent's emit to the visitor's
     bot_uttered), be closed."""
+    from bench.procs import rasa_call_means, rasa_call_totals
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     agents = [await Agent(http, agent_url, a).connect() for a in agent_ids]
     visitors = [await Visitor(http, visitor_url).connect() for _ in range(conversations)]
+    calls0 = await asyncio.to_thread(rasa_call_totals, visitor_url)
     escalation: list[float] = []
     relay: list[float] = []
     errors: list[str] = []
@@ -252,12 +254,14 @@ async def handoff_round_trips(visitor_url: str, agent_url: str, agent_ids: list[
         await asyncio.gather(*(loop(i) for i in range(conversations)))
     finally:
         elapsed = time.perf_counter() - t0
+        calls = rasa_call_means(calls0, await asyncio.to_thread(rasa_call_totals, visitor_url))
         for c in [*visitors, *agents]:
             await c.close()
         await http.close()
     return {"escalation_ms": summary(escalation), "relay_ms": summary(relay),
             "relay_samples": relay, "escalation_samples": escalation,
             "errors": len(errors), "error_examples": errors[:5], "seconds": round(elapsed, 2),
+            "fake_rasa_calls_seen_by_bridge": calls,
             "conversations_in_parallel": conversations, "agents": len(agent_ids)}
 
 

@@ -38,7 +38,7 @@ import psutil  # noqa: E402
 
 from bench.common import MESSAGES, OUR_MODEL, Run, median, print_table, ratio, summary, write_result  # noqa: E402
 from bench.eio import SioSocket  # noqa: E402
-from bench.procs import CpuMeter, start_bridge, start_fake_rasa, tempdir  # noqa: E402
+from bench.procs import CpuMeter, rasa_call_means, rasa_call_totals, start_bridge, start_fake_rasa, tempdir  # noqa: E402
 
 TURNS_PER_CONVERSATION = len(MESSAGES)
 GOAL_OVERHEAD_P50_MS = 2.0
@@ -181,14 +181,17 @@ async def measure(args: argparse.Namespace, rasa_url: str, token: str, bridge_ur
             for r in range(args.rounds):
                 order = ["direct", "bridge"] if r % 2 == 0 else ["bridge", "direct"]
                 for name in order:
+                    calls0 = await asyncio.to_thread(rasa_call_totals, bridge_url)
                     meter = CpuMeter(procs).start()
                     res = await run_round(arms[name], level, args.seconds, args.max_turns)
                     cpu = meter.stop()
+                    calls = rasa_call_means(calls0, await asyncio.to_thread(rasa_call_totals, bridge_url))
                     per_arm[name]["latencies"] += res["latencies"]
                     per_arm[name]["rounds"].append({
                         "round": r, "turns": res["turns"], "elapsed_s": round(res["elapsed_s"], 3),
                         "throughput": round(res["throughput"], 2), "errors": res["errors"],
-                        "p50": summary(res["latencies"])["p50"], "cpu_s": cpu})
+                        "p50": summary(res["latencies"])["p50"], "mean": summary(res["latencies"])["mean"],
+                        "cpu_s": cpu, "bridge_rasa_calls": calls})
                     print(f"  C={level:<3} round {r} {name:<6} {res['turns']:>5} turns "
                           f"{res['throughput']:7.1f}/s p50 {summary(res['latencies'])['p50']} ms "
                           f"errors {res['errors']}", flush=True)
@@ -206,6 +209,16 @@ async def measure(args: argparse.Namespace, rasa_url: str, token: str, bridge_ur
                     "throughput_per_s_pooled": round(turns / sum(x["elapsed_s"] for x in rounds), 2),
                     "turns": turns, "errors": sum(x["errors"] for x in rounds),
                     "cpu_ms_per_turn": cpu_per_turn, "rounds": rounds}
+                if name == "bridge":
+                    # the webhook call as the bridge timed it (its /metrics): what is left of the
+                    # visitor's latency is the bridge's own part (Socket.IO in and out, store, emits)
+                    n = sum(x["bridge_rasa_calls"].get("webhook", {}).get("calls", 0) for x in rounds)
+                    tot = sum(x["bridge_rasa_calls"].get("webhook", {}).get("calls", 0)
+                              * x["bridge_rasa_calls"].get("webhook", {}).get("mean_ms", 0.0) for x in rounds)
+                    mean_webhook = tot / n if n else None
+                    level_result[name]["webhook_mean_ms_seen_by_bridge"] = round(mean_webhook, 3) if n else None
+                    level_result[name]["bridge_own_mean_ms"] = (
+                        round(level_result[name]["latency_ms"]["mean"] - mean_webhook, 3) if n else None)
             d50, b50 = level_result["direct"]["latency_ms"]["p50"], level_result["bridge"]["latency_ms"]["p50"]
             paired = [b["p50"] - d["p50"] for d, b in zip(per_arm["direct"]["rounds"], per_arm["bridge"]["rounds"])
                       if b["p50"] is not None and d["p50"] is not None]
@@ -275,13 +288,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for level, r in levels.items():
         for name in ("direct", "bridge"):
             lat = r[name]["latency_ms"]
-            rows.append([level, name, lat["n"], lat["p50"], lat["p99"], r[name]["throughput_per_s"],
+            rows.append([level, name, lat["n"], lat["p50"], lat["p99"], lat["mean"], r[name].get("bridge_own_mean_ms"),
+                         r[name]["throughput_per_s"],
                          r[name]["cpu_ms_per_turn"].get("rasa"), r[name]["cpu_ms_per_turn"].get("bridge"),
                          r[name]["errors"]])
         c = r["comparison"]
-        rows.append([level, "bridge - direct", "", c["overhead_p50_ms"], c["overhead_p99_ms"],
+        rows.append([level, "bridge - direct", "", c["overhead_p50_ms"], c["overhead_p99_ms"], "", "",
                      f"x{c['throughput_ratio']}", "", "", ""])
-    table = print_table(["conversations", "path", "turns", "p50 ms", "p99 ms", "turns/s",
+    table = print_table(["conversations", "path", "turns", "p50 ms", "p99 ms", "mean ms",
+                         "bridge's own mean ms", "turns/s",
                          "Rasa CPU ms/turn", "bridge CPU ms/turn", "errors"], rows,
                         title=f"Bot reply latency, bridge vs Rasa REST (rasa={args.rasa})")
     result = {**run.meta(), "rasa": args.rasa, "model": Path(args.model).name if args.rasa == "real" else None,

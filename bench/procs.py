@@ -128,3 +128,33 @@ class CpuMeter:
         wall = time.monotonic() - self.w0
         return {**{k: round(self._cpu(p) - self.t0[k], 3) for k, p in self.procs.items()},
                 "wall_s": round(wall, 3)}
+
+
+def rasa_call_totals(bridge_url: str) -> dict[str, tuple[float, int]]:
+    """(seconds, calls) per Rasa endpoint as the bridge measured them (GET /metrics:
+    handoff_rasa_latency_seconds_sum / _count). Diff two readings for a time span."""
+    import urllib.request
+    with urllib.request.urlopen(bridge_url + "/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.startswith("handoff_rasa_latency_seconds_"):
+            continue
+        name, _, value = line.rpartition(" ")
+        endpoint = name.split('endpoint="', 1)[1].split('"', 1)[0] if 'endpoint="' in name else ""
+        if name.startswith("handoff_rasa_latency_seconds_sum"):
+            sums[endpoint] = float(value)
+        elif name.startswith("handoff_rasa_latency_seconds_count"):
+            counts[endpoint] = int(float(value))
+    return {k: (sums.get(k, 0.0), counts.get(k, 0)) for k in set(sums) | set(counts)}
+
+
+def rasa_call_means(before: dict[str, tuple[float, int]], after: dict[str, tuple[float, int]]) -> dict[str, Any]:
+    """Mean ms and calls per endpoint between two rasa_call_totals readings."""
+    out = {}
+    for k, (s, c) in after.items():
+        s0, c0 = before.get(k, (0.0, 0))
+        if c - c0 > 0:
+            out[k] = {"calls": c - c0, "mean_ms": round((s - s0) / (c - c0) * 1000, 3)}
+    return out

@@ -196,11 +196,12 @@ def section_latency(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[
         for arm in ("direct", "bridge"):
             a = v[arm]
             rows.append([level, "Rasa REST directly" if arm == "direct" else "through the bridge (Socket.IO)",
-                         a["turns"], a["latency_ms"]["p50"], a["latency_ms"]["p99"], a["throughput_per_s"],
+                         a["turns"], a["latency_ms"]["p50"], a["latency_ms"]["p99"], a["latency_ms"]["mean"],
+                         a.get("webhook_mean_ms_seen_by_bridge"), a.get("bridge_own_mean_ms"), a["throughput_per_s"],
                          a["cpu_ms_per_turn"].get("rasa"), a["cpu_ms_per_turn"].get("actions"),
                          a["cpu_ms_per_turn"].get("bridge"), a["errors"]])
         c = v["comparison"]
-        rows.append([level, "**bridge - direct**", "", c["overhead_p50_ms"], c["overhead_p99_ms"],
+        rows.append([level, "**bridge - direct**", "", c["overhead_p50_ms"], c["overhead_p99_ms"], "", "", "",
                      f"x{c['throughput_ratio']}", "", "", "", ""])
     text = [head,
             f"Command: `{r['command']}` ({r['rasa']} Rasa{', model ' + r['model'] if r.get('model') else ''}). "
@@ -214,7 +215,13 @@ def section_latency(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[
             "turn is one of turns 0-10. Latency: direct = the webhook POST round trip; bridge = `user_uttered` "
             "sent to the bot's `bot_uttered` received. CPU columns: CPU milliseconds each process spent per "
             "completed turn (psutil, whole rounds).",
-            "", table(["conversations", "path", "turns", "p50 ms", "p99 ms", "turns/s", "Rasa CPU ms/turn",
+            "Two more columns split the bridge's latency: the mean of the webhook calls as the bridge itself "
+            "timed them (its `/metrics` histogram `handoff_rasa_latency_seconds`, read before and after every "
+            "round), and what is left of the visitor's mean latency after that call: the bridge's own part "
+            "(Socket.IO in and out, the store, four emits per turn: `visitor_uttered`, `typing` on and off, "
+            "`bot_uttered`) plus the time the processes wait for a core.",
+            "", table(["conversations", "path", "turns", "p50 ms", "p99 ms", "mean ms", "webhook mean ms (bridge's view)",
+                       "bridge's own mean ms", "turns/s", "Rasa CPU ms/turn",
                        "actions CPU ms/turn", "bridge CPU ms/turn", "errors"], rows), "",
             f"![latency and throughput against concurrency]({img_rel(doc, png)})", ""]
     if notes.get("latency"):
@@ -326,8 +333,12 @@ def section_capacity(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict
             f"About **{conn['rss_kb_per_connection']} KB of bridge RSS per connected widget** "
             f"(RSS growth / connections at {conn['max_connected']:,}).", "",
             f"![memory against connections]({img_rel(doc, png)})", ""]
+    def fake_calls(v: dict[str, Any]) -> str:
+        c = v.get("fake_rasa_calls_seen_by_bridge") or {}
+        return ", ".join(f"{k} {c[k]['mean_ms']}" for k in ("webhook", "events") if k in c) or "-"
+
     rows = [[f"{int(k):,}", v["escalation_ms"]["n"], v["escalation_ms"]["p50"], v["escalation_ms"]["p99"],
-             v["relay_ms"]["n"], v["relay_ms"]["p50"], v["relay_ms"]["p99"], v["errors"]]
+             v["relay_ms"]["n"], v["relay_ms"]["p50"], v["relay_ms"]["p99"], fake_calls(v), v["errors"]]
             for k, v in sorted(r["latency"].items(), key=lambda kv: int(kv[0]))]
     text += ["### Escalation and relay latency while holding the connections", "",
              f"Measured from this process while the workers hold the idle widgets: {s['conversations']} visitors in "
@@ -337,7 +348,11 @@ def section_capacity(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict
              f"{s['relays']} messages one after the other, each timed from the agent's `message` emit to the "
              "visitor's `bot_uttered` (relay); then the agent closes it. 5 agents, embedded store.", "",
              table(["connections", "escalations", "escalation p50 ms", "escalation p99 ms", "relayed messages",
-                    "relay p50 ms", "relay p99 ms", "errors"], rows), ""]
+                    "relay p50 ms", "relay p99 ms", "fake Rasa calls, mean ms (bridge's view)", "errors"], rows), "",
+             "An escalation makes two fake-Rasa calls on its path (the webhook, then `pause` through the tracker "
+             "events endpoint); their mean duration as the bridge timed them is in the last but one column. An "
+             "agent message is written into Rasa's tracker after it has been sent to the visitor, so the relay "
+             "time holds no Rasa call.", ""]
     rows = []
     for k, v in r["claims"].items():
         rel = r["two_bridges"]["relay"][k]
