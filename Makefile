@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 RASA := .venv-rasa/bin/rasa
 
-.PHONY: help setup run test train validate test-bot bench bench-nlu agent clean
+.PHONY: help setup run test train validate test-bot bench agent screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ bench: setup ## Run the benchmarks and update docs/benchmarks.md
 
 agent: setup ## Add an agent account: make agent NAME=alice
 	.venv-bridge/bin/python -m handoff.agents add $(NAME)
+
+screenshots: setup ## Refresh the screenshots in docs/screenshots (real browser)
+	SUPPORTLINE_SCREENSHOTS=docs/screenshots .venv-bridge/bin/python -m pytest -q tests/widget/test_screenshots.py
 
 clean: ## Remove trained models, results and local state (not the environments)
 	rm -rf models results var .rasa

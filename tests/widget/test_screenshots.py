@@ -1,18 +1,22 @@
 """Screenshots for docs/screenshots/: the widget (bot chat, queued, agent joined) and the
 console (queue, chat with handoff packet, dashboard), from a scripted conversation on
-the real bridge. Each shot is also checked for what it must show."""
+the real bridge. Each shot is also checked for what it must show.
+
+The shots go to a temporary folder unless SUPPORTLINE_SCREENSHOTS names one
+(`make screenshots` sets it to docs/screenshots), so a test run leaves the tree clean."""
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 import time
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from handoff.store.base import Conversation
-from tests.support.processes import PROJECT_ROOT
 
-SHOTS = PROJECT_ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("SUPPORTLINE_SCREENSHOTS") or tempfile.mkdtemp(prefix="screenshots-"))
 
 
 def _shot(page, name: str) -> Path:
