@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.relays = args.relays or (3 if q else 10)
     if q and args.claim_agents == 50:
         args.claim_agents = 6
-    args.claim_conversations = args.claim_conversations or (6 if q else 200)
+    args.claim_conversations = args.claim_conversations or (6 if q else 100)
     steps = sorted({int(x) for x in args.steps.split(",") if int(x) <= args.max_connections})
     measure_at = {int(x) for x in args.measure_at.split(",")}
     run = Run("capacity", q, ["bench/capacity.py", *(argv if argv is not None else sys.argv[1:])])

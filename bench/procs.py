@@ -68,8 +68,9 @@ class Proc:
 
 def start_bridge(logdir: Path, *, rasa_url: str, rasa_token: str, store_url: str = "",
                  agents_file: str | None = None, name: str = "bridge",
-                 extra: dict[str, str] | None = None) -> Proc:
-    """`python -m handoff` on a free port with the given Rasa and store."""
+                 extra: dict[str, str] | None = None, profile_to: Path | None = None) -> Proc:
+    """`python -m handoff` on a free port with the given Rasa and store (under cProfile,
+    written to `profile_to` when the process is stopped, if given)."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **UNLIMITED,
            "HANDOFF_HOST": "127.0.0.1", "HANDOFF_PORT": str(port),
@@ -77,7 +78,7 @@ def start_bridge(logdir: Path, *, rasa_url: str, rasa_token: str, store_url: str
            "HANDOFF_STORE_URL": store_url, "HANDOFF_SECRET": "bench-secret-" + "x" * 40,
            "HANDOFF_AGENTS_FILE": agents_file or str(logdir / "no-agents.yml"),
            "HANDOFF_LOG_LEVEL": "WARNING", **(extra or {})}
-    args = [_python(), "-c", _BRIDGE_MAIN]
+    args = [_python(), "-c", _BRIDGE_MAIN if profile_to is None else _BRIDGE_PROFILED.format(path=str(profile_to))]
     return Proc(args, env, port, name, logdir)
 
 
@@ -88,6 +89,22 @@ _BRIDGE_MAIN = (
     "resource.setrlimit(resource.RLIMIT_NOFILE, (h, h))\n"
     "from handoff.__main__ import main\n"
     "sys.exit(main())\n")
+
+# The same under cProfile, counting CPU time of the process (not wall time: on a loaded
+# machine a send() that wakes the peer often "takes" the peer's time slice); aiohttp's
+# run_app returns on SIGTERM, then the stats are written.
+_BRIDGE_PROFILED = (
+    "import cProfile, resource, sys, time\n"
+    "s, h = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (h, h))\n"
+    "from handoff.__main__ import main\n"
+    "prof = cProfile.Profile(time.process_time)\n"
+    "prof.enable()\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    prof.disable()\n"
+    "    prof.dump_stats({path!r})\n")
 
 
 def start_fake_rasa(logdir: Path, token: str = "bench-fake-token") -> Proc:

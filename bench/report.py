@@ -224,6 +224,19 @@ def section_latency(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[
                        "bridge's own mean ms", "turns/s", "Rasa CPU ms/turn",
                        "actions CPU ms/turn", "bridge CPU ms/turn", "errors"], rows), "",
             f"![latency and throughput against concurrency]({img_rel(doc, png)})", ""]
+    cores = r["machine"]["cores"] or 2
+    rows = []
+    for level, v in sorted(r["results"].items(), key=lambda kv: int(kv[0])):
+        cells = [level]
+        for arm in ("direct", "bridge"):
+            cpu = v[arm]["cpu_ms_per_turn"]
+            total = sum(x for x in cpu.values() if x)
+            cells += [f"{total:.1f}", f"{cores * 1000 / total:.0f}" if total else "-", v[arm]["throughput_per_s"]]
+        rows.append(cells)
+    text += ["CPU per turn of all processes together (Rasa, action server, bridge, load generator) and the "
+             f"throughput that would fill all {cores} cores with it, against what was measured:", "",
+             table(["conversations", "direct: CPU ms/turn", "direct: CPU-bound turns/s", "direct: measured turns/s",
+                    "bridge: CPU ms/turn", "bridge: CPU-bound turns/s", "bridge: measured turns/s"], rows), ""]
     if notes.get("latency"):
         text += [notes["latency"], ""]
     return "\n".join(text)
