@@ -87,7 +87,8 @@ def test_sqlite_tracker_store_survives_a_restart(tmp_path):
 
 @pytest.fixture
 def postgres_db():
-    psycopg2 = pytest.importorskip("psycopg2")
+    import psycopg2  # in .venv-rasa; a missing driver must fail, not skip
+
     name = f"supportline_test_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(dbname="postgres", **PG)
     admin.autocommit = True
