@@ -45,6 +45,7 @@ class Turn:
     text: str
     intent: str | None = None
     confidence: float = 0.0
+    entities: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -100,10 +101,13 @@ def conversation_from_events(events: Iterable[Mapping[str, Any]]) -> Conversatio
                 kind == "action" and event.get("name") == ESCALATE_ACTION):
             conversation = Conversation()
         elif kind == "user":
-            intent = (event.get("parse_data") or {}).get("intent") or {}
+            parse_data = event.get("parse_data") or {}
+            intent = parse_data.get("intent") or {}
+            entities = tuple(sorted((str(e.get("entity")), str(e.get("value")))
+                                    for e in parse_data.get("entities") or []))
             conversation.turns.append(Turn(
                 text=event.get("text") or "", intent=intent.get("name"),
-                confidence=float(intent.get("confidence") or 0.0)))
+                confidence=float(intent.get("confidence") or 0.0), entities=entities))
         elif kind == "bot":
             conversation.bot_messages += 1
     return conversation
@@ -260,7 +264,9 @@ class EscalationDetector:
 
         if self.rephrase_loop > 1 and latest.intent and latest.intent not in self.loop_exempt \
                 and latest.intent != FALLBACK_INTENT and len(turns) >= self.rephrase_loop:
-            if all(t.intent == latest.intent for t in turns[-self.rephrase_loop:]):
+            # Same intent about the same things; "where is 10021 ... and 10022" is no loop.
+            if all(t.intent == latest.intent and t.entities == latest.entities
+                   for t in turns[-self.rephrase_loop:]):
                 return Decision("bot_failure", self.team(turns),
                                 f"same question ({latest.intent}) {self.rephrase_loop} times in a row")
         return None

@@ -122,6 +122,12 @@ def test_the_same_question_three_times_is_a_rephrase_loop(detector):
     assert "3 times in a row" in decision.detail
 
 
+def test_the_same_question_about_different_orders_is_not_a_loop(detector):
+    turns = [Turn(f"where is order {n}", "order_status", 0.9, (("order_number", n),))
+             for n in ("10021", "10022", "10023")]
+    assert detector.assess(turns) is None
+
+
 def test_repeated_small_talk_is_not_a_loop(detector):
     assert detector.assess([Turn("hi", "greet", 0.9)] * 3) is None
 
