@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 flush_redis(redis_server.url)
                 race = asyncio.run(claims_race(redis_server.url, [url], agents[:6 if a.quick else 20],
                                                6 if a.quick else 50))
-                work["claims"], work["claim_attempts"] = race["claimed"], race["attempts"]
+                work["claims"], work["claim_attempts"], work["agents"] = race["claimed"], race["attempts"], race["agents"]
             finally:
                 bridge.stop()
                 time.sleep(0.5)

@@ -12,6 +12,8 @@ bench/turn_cost.py. Prints one JSON object on the last line of stdout.
       time of the processor's stages, and the top functions
   .venv-rasa/bin/python bench/rasa_helper.py turns --model M --turns 12
       per-turn latency of one conversation in-process
+  .venv-rasa/bin/python bench/rasa_helper.py accuracy+profile --model M ...
+      both with one model load (bench/turn_cost.py)
   .venv-rasa/bin/python bench/rasa_helper.py quick --model M --turns 12 --warm 3 --limit 20
       all three, small, with one model load (bench/turn_cost.py --quick)
 """
@@ -221,7 +223,7 @@ async def turns_inprocess(agent: Any, n: int) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["accuracy", "profile", "turns", "quick"])
+    p.add_argument("what", choices=["accuracy", "profile", "turns", "quick", "accuracy+profile"])
     p.add_argument("--model", required=True)
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--warm", type=int, default=50)
@@ -245,6 +247,9 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         return await profile(agent, a.warm, a.turns, a.action_url, tmp)
     if a.what == "turns":
         return await turns_inprocess(agent, a.turns)
+    if a.what == "accuracy+profile":
+        return {"accuracy": await accuracy(agent, a.limit, load_s),
+                "profile": await profile(agent, a.warm, a.turns, a.action_url, tmp)}
     # quick: a little of everything, for the smoke test
     return {"load_s": round(load_s, 2), "accuracy": await accuracy(agent, a.limit or 20, load_s),
             "turns": await turns_inprocess(agent, a.turns),

@@ -324,7 +324,26 @@ def section_turn_cost(r: dict[str, Any] | None, doc: Path, img: Path, notes: dic
     return "\n".join(text)
 
 
-def section_capacity(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[str, str]) -> str:
+def section_bridge_profile(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return ""
+    rows = [[k, f"{v * 100:.1f}%"] for k, v in r["busy_share_by_component"].items()]
+    rows2 = [[f"`{k}`", v["calls"], f"{(v['share_of_busy'] or 0) * 100:.1f}%"] for k, v in r["routing_cumulative"].items()]
+    w = r["work"]
+    return "\n".join([
+        "### Where the bridge's CPU goes (profile)", "",
+        f"Command: `{r['command']}`. The bridge process under cProfile counting its CPU time (not wall time), Redis "
+        f"store, fake Rasa, while the clients above do {w.get('escalations')} escalations, {w.get('relays')} relays "
+        f"and a claims race ({w.get('claim_attempts')} attempts by {w.get('agents')} agents for {w.get('claims')} "
+        "conversations). "
+        f"CPU time profiled: {r['busy_s']} s. Own time by component:", "",
+        table(["component", "share of the bridge's CPU time"], rows), "",
+        "Cumulative CPU time of the routing functions (nested: they do not add up):", "",
+        table(["function", "calls", "share of the bridge's CPU time"], rows2), ""])
+
+
+def section_capacity(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[str, str],
+                     prof: dict[str, Any] | None = None) -> str:
     head = "## 3. Bridge capacity\n\n"
     if r is None:
         return head + "Not run yet: `.venv-bridge/bin/python bench/capacity.py`.\n"
@@ -386,6 +405,9 @@ def section_capacity(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict
              table(["bridges on one Redis", "agents", "queued", "claimed", "claims/s", "claim attempts/s", "refused",
                     "double assignments", "store mismatches", "relay p50 ms", "relay p99 ms", "escalation p50 ms",
                     "escalation p99 ms"], rows), ""]
+    prof_text = section_bridge_profile(prof)
+    if prof_text:
+        text += [prof_text]
     if notes.get("capacity"):
         text += [notes["capacity"], ""]
     return "\n".join(text)
@@ -433,7 +455,8 @@ def section_smoke() -> str:
 def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
     img.mkdir(parents=True, exist_ok=True)
     lat, tc, cap = load(results, "latency"), load(results, "turn_cost"), load(results, "capacity")
-    found = {k: v for k, v in (("latency", lat), ("turn_cost", tc), ("capacity", cap)) if v}
+    bprof = load(results, "bridge_profile")
+    found = {k: v for k, v in (("latency", lat), ("turn_cost", tc), ("capacity", cap), ("bridge_profile", bprof)) if v}
     notes: dict[str, str] = {}
     if notes_file and notes_file.is_file():
         current = None
@@ -456,7 +479,7 @@ def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
     if found:
         parts += [section_machine(found), section_goals(lat, tc, cap)]
     parts += [section_latency(lat, doc, img, notes), section_turn_cost(tc, doc, img, notes),
-              section_capacity(cap, doc, img, notes), section_nlu(doc), section_smoke()]
+              section_capacity(cap, doc, img, notes, bprof), section_nlu(doc), section_smoke()]
     if notes.get("not_done"):
         parts += ["## Not measured", "", notes["not_done"], ""]
     text = "\n".join(parts).rstrip() + "\n"

@@ -11,6 +11,7 @@
 #   .venv-bridge/bin/python bench/latency.py     bridge vs Rasa REST, 1/10/50 conversations
 #   .venv-bridge/bin/python bench/turn_cost.py   our config vs rasa init's, curve, accuracy, profile
 #   .venv-bridge/bin/python bench/capacity.py    10,000 widgets, relay, escalation, claims on Redis
+#   .venv-bridge/bin/python bench/profile_bridge.py   where the bridge's CPU goes in those
 #   .venv-bridge/bin/python bench/report.py      the page and the plots
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
@@ -40,6 +41,8 @@ say "2/3 cost of a bot turn: our config vs Rasa's default"
 "$PY" bench/turn_cost.py "${quick[@]}" "${out[@]}"
 say "3/3 bridge capacity"
 "$PY" bench/capacity.py "${quick[@]}" "${out[@]}"
+say "bridge CPU profile (escalations, relays, claims)"
+"$PY" bench/profile_bridge.py "${quick[@]}" "${out[@]}"
 
 # The NLU accuracy benchmark (bench/nlu/, another owner): its smoke entry only.
 if [[ -f bench/nlu/smoke.py ]]; then

@@ -185,11 +185,11 @@ def full(args: argparse.Namespace, result: dict[str, Any]) -> None:
         result["curve"] = rest["curve"]
         for label, path in models.items():
             print(f"  accuracy and profile of {label} (Rasa environment) ...", flush=True)
-            acc = helper("accuracy", path)
-            prof = helper("profile", path, "--warm", str(args.profile_warm), "--turns", str(args.profile_turns),
-                          "--action-url", f"http://127.0.0.1:{stacks[label].action_port}/webhook")
-            result["accuracy"][label] = acc
-            result["profile"][label] = prof
+            both = helper("accuracy+profile", path, "--warm", str(args.profile_warm), "--turns",
+                          str(args.profile_turns), "--action-url",
+                          f"http://127.0.0.1:{stacks[label].action_port}/webhook")
+            result["accuracy"][label] = both["accuracy"]
+            result["profile"][label] = both["profile"]
     finally:
         for s in stacks.values():
             s.stop()

@@ -1,5 +1,5 @@
 """Smoke run of the performance benchmarks (bench/latency.py, bench/turn_cost.py,
-bench/capacity.py, bench/report.py): each runs with --quick into a temporary directory
+bench/capacity.py, bench/profile_bridge.py, bench/report.py): each runs with --quick into a temporary directory
 and must finish and write its JSON result with the expected fields. No timing is
 asserted (the machine is shared and small); the full runs are `bash bench/run.sh`.
 
@@ -28,7 +28,7 @@ def run_quick(script: str, out: Path, timeout: float) -> dict:
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| " in proc.stdout  # the printed table
-    name = script.removesuffix(".py")
+    name = {"profile_bridge.py": "bridge_profile"}.get(script, script.removesuffix(".py"))
     data = json.loads((out / f"{name}.json").read_text())
     for key in META:
         assert key in data, key
@@ -86,6 +86,14 @@ def test_capacity_quick(out):
         assert c["double_assignments"] == 0 and c["store_mismatches"] == 0
         assert r["two_bridges"]["relay"][bridges]["relay_ms"]["n"] > 0
     assert set(r["goals"]) >= {"connections", "rss_mb", "relay_p99_ms", "escalation_p99_ms", "no_double_assignment"}
+
+
+@pytest.mark.timeout(200)
+def test_bridge_profile_quick(out):
+    r = run_quick("profile_bridge.py", out, 180)
+    assert r["work"]["claims"] == 6 and r["work"]["relays"] > 0
+    assert r["busy_s"] > 0 and abs(sum(r["busy_share_by_component"].values()) - 1.0) < 0.01
+    assert "push_queue" in r["routing_cumulative"]
 
 
 def test_report_renders(out):
