@@ -17,3 +17,22 @@ if __name__ == "__main__":
     run.main(["--dataset", "banking77", "--config", config, "--smoke", "--out", str(out / "banking77.json")])
     run.main(["--dataset", "clinc150", "--config", config, "--smoke", "--oos-class",
               "--out", str(out / "clinc150.json")])
+    # the featurizer on its own, with sequence features (for DIET): shapes and norms
+    import json
+    import numpy as np
+    from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+    from rasa.shared.nlu.training_data.message import Message
+    from bot.embeddings import MiniLMFeaturizer
+
+    tok = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
+    feat = MiniLMFeaturizer({**MiniLMFeaturizer.get_default_config(), "sequence_features": True}, "minilm")
+    msg = Message({"text": "I still haven't received my new card, it's been 2 weeks!"})
+    tok.process([msg])
+    feat.process([msg])
+    seq, sent = msg.get_dense_features("text")
+    (out / "featurizer.json").write_text(json.dumps({
+        "n_tokens": len(msg.get("text_tokens")), "sequence_shape": list(seq.features.shape),
+        "sentence_shape": list(sent.features.shape),
+        "sentence_norm": float(np.linalg.norm(sent.features)),
+        "zero_token_rows": int((np.abs(seq.features).sum(axis=1) == 0).sum()),
+    }))

@@ -77,3 +77,11 @@ def test_smoke_is_short(smoke):
     _, _, elapsed, cpu = smoke
     print(f"NLU smoke: {elapsed:.0f} s wall, {cpu:.0f} s CPU")
     assert cpu < 90, f"smoke run used {cpu:.0f} s of CPU ({elapsed:.0f} s wall)"
+
+
+def test_featurizer_sequence_features(smoke):
+    f = json.loads((smoke[0] / "featurizer.json").read_text())
+    assert f["sequence_shape"] == [f["n_tokens"], 384]
+    assert f["sentence_shape"] == [1, 384]
+    assert abs(f["sentence_norm"] - 1.0) < 1e-4
+    assert f["zero_token_rows"] == 0  # every token got its word pieces
