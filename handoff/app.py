@@ -122,13 +122,16 @@ async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
     bridge = app[BRIDGE]
-    watchdog = asyncio.get_running_loop().create_task(bridge.router.run_watchdog())
+    loop = asyncio.get_running_loop()
+    watchdog = loop.create_task(bridge.router.run_watchdog())
+    token_watch = loop.create_task(bridge.extra["agent_namespace"].run_token_watch())
     try:
         yield
     finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
+        for task in (watchdog, token_watch):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await bridge.router.cancel_all()
         await _stop_socketio(bridge.sio)
 

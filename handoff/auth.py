@@ -143,14 +143,34 @@ def _decode(token: str, secret: str) -> dict:
     return claims
 
 
+async def verify_claims(token: str, secret: str, store: Store) -> dict:
+    """The claims of a valid token (``sub``, ``jti``, ``exp`` ...); AuthError as
+    verify_token. Sockets keep ``jti`` and ``exp`` to be dropped on logout or expiry."""
+    claims = _decode(token, secret)
+    if await store.is_token_revoked(claims["jti"]):
+        raise AuthError("token revoked")
+    return claims
+
+
 async def verify_token(token: str, secret: str, store: Store) -> str:
     """The agent id a valid token was issued to. AuthError when the signature is wrong,
     the token has expired or it was revoked (logout). The caller should still check that
     the agent exists (an account may have been removed)."""
-    claims = _decode(token, secret)
-    if await store.is_token_revoked(claims["jti"]):
-        raise AuthError("token revoked")
-    return claims["sub"]
+    return (await verify_claims(token, secret, store))["sub"]
+
+
+def token_id(token: str, secret: str) -> str | None:
+    """The ``jti`` of a token this bridge signed (expired or not); None otherwise."""
+    try:
+        return _decode(token, secret)["jti"]
+    except TokenExpired:
+        try:
+            return jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                              options={"verify_exp": False})["jti"]
+        except (jwt.InvalidTokenError, KeyError):
+            return None
+    except AuthError:
+        return None
 
 
 async def revoke(token: str, secret: str, store: Store) -> None:

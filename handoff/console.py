@@ -1,7 +1,10 @@
 """The agent namespace ``/agent`` (docs/protocol.md, section 3), used by the console.
 
 A connection needs a valid, unrevoked token in its connect auth (``{"token": ...}``)
-for an account that still exists; otherwise it is refused. Once connected the agent
+for an account that still exists; otherwise it is refused. The token keeps being
+checked: every event of a socket whose token was revoked (logout, in any bridge
+process) or has expired is refused, and such sockets are disconnected (at once in the
+process that handled the logout, within one watchdog interval in the others). Once connected the agent
 is online, gets the queue and, again, every chat it owns (so a reconnect or a reload
 brings the chats back). Handlers check shapes and ownership inputs, then call routing.
 Every event answers in its ack; only `presence` and `typing` (sent without an ack by the
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import socketio
@@ -19,6 +23,7 @@ from . import auth
 from .context import Bridge
 from .edge import socket_edge
 from .errors import BadRequest, Unauthorized
+from .store.base import StoreError
 from .outbox import AGENT_NS, AGENTS_ROOM, agent_room
 from .routing import AgentInfo
 
@@ -66,7 +71,8 @@ class AgentNamespace(socketio.AsyncNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth_data: Any = None) -> None:
         token = auth_data.get("token") if isinstance(auth_data, dict) else None
         try:
-            agent_id = await auth.verify_token(token, self.bridge.settings.secret, self.bridge.store)
+            claims = await auth.verify_claims(token, self.bridge.settings.secret, self.bridge.store)
+            agent_id = claims["sub"]
         except Unauthorized as exc:
             log.info("agent connection refused: %s", exc.message)
             raise _refused("unauthorized", exc.message)
@@ -76,7 +82,8 @@ class AgentNamespace(socketio.AsyncNamespace):
         agent = await self.bridge.directory.get(agent_id)
         if agent is None:
             raise _refused("unauthorized", "unknown agent")
-        await self.save_session(sid, {"agent_id": agent.id})
+        await self.save_session(sid, {"agent_id": agent.id, "jti": claims["jti"],
+                                      "exp": float(claims["exp"])})
         await self.enter_room(sid, agent_room(agent.id))
         await self.enter_room(sid, AGENTS_ROOM)
         self._sockets.setdefault(agent.id, set()).add(sid)
@@ -118,10 +125,71 @@ class AgentNamespace(socketio.AsyncNamespace):
 
     async def _agent(self, sid: str) -> AgentInfo:
         session = await self.get_session(sid)
+        if session.get("exp", 0.0) <= time.time() or \
+                await self.bridge.store.is_token_revoked(session.get("jti", "")):
+            self.bridge.router.spawn(self._drop(sid), f"drop agent socket {sid}")
+            raise Unauthorized("your session has ended; sign in again")
         agent = await self.bridge.directory.get(session.get("agent_id", ""))
         if agent is None:
             raise Unauthorized("your account no longer exists")
         return agent
+
+    async def _drop(self, sid: str) -> None:
+        """Tell a socket whose token stopped working, then disconnect it."""
+        try:
+            await self.emit("error", {"code": "unauthorized",
+                                      "message": "your session has ended; sign in again"}, to=sid)
+            await self.disconnect(sid)
+        except Exception as exc:  # noqa: BLE001 - already gone
+            log.debug("dropping agent socket %s: %s", sid, exc)
+
+    async def drop_token(self, jti: str) -> int:
+        """Disconnect this process's sockets that connected with token `jti` (logout)."""
+        dropped = 0
+        for sids in list(self._sockets.values()):
+            for sid in list(sids):
+                try:
+                    session = await self.get_session(sid)
+                except KeyError:
+                    continue
+                if session.get("jti") == jti:
+                    dropped += 1
+                    await self._drop(sid)
+        return dropped
+
+    async def check_tokens(self) -> int:
+        """Disconnect this process's sockets whose token expired or was revoked (also by
+        another bridge process). A store outage drops nobody. Returns how many."""
+        now = time.time()
+        dropped = 0
+        for sids in list(self._sockets.values()):
+            for sid in list(sids):
+                try:
+                    session = await self.get_session(sid)
+                except KeyError:
+                    continue
+                try:
+                    gone = session.get("exp", 0.0) <= now or \
+                        await self.bridge.store.is_token_revoked(session.get("jti", ""))
+                except StoreError:
+                    return dropped
+                if gone:
+                    log.info("agent %s: token expired or revoked; disconnecting socket %s",
+                             session.get("agent_id"), sid)
+                    dropped += 1
+                    await self._drop(sid)
+        return dropped
+
+    async def run_token_watch(self) -> None:
+        """The loop behind check_tokens (started by the app like the watchdog)."""
+        while True:
+            await asyncio.sleep(self.bridge.settings.assign_interval_s)
+            try:
+                await self.check_tokens()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep watching
+                log.exception("token watch failed")
 
     async def _prepare(self, sid: str, data: Any) -> tuple[AgentInfo, dict[str, Any]]:
         self.bridge.limits.check_payload(data)

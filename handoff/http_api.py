@@ -80,6 +80,11 @@ async def logout(request: web.Request) -> web.Response:
     token = _bearer(request)
     agent_id = await auth.verify_token(token, bridge.settings.secret, bridge.store)
     await auth.revoke(token, bridge.settings.secret, bridge.store)
+    jti = auth.token_id(token, bridge.settings.secret)
+    namespace = bridge.extra.get("agent_namespace")
+    if jti and namespace is not None:
+        # this process's sockets at once; the others' token watch within a second
+        await namespace.drop_token(jti)
     agent = await bridge.directory.get(agent_id)
     if agent is not None:
         await bridge.router.agent_status(agent, "offline")

@@ -8,7 +8,8 @@ sees the queue position; in ``agent`` one agent owns the chat and only that agen
 the visitor's messages, while the agent's messages reach every tab of the visitor and
 are written into Rasa's tracker. Every state change goes through `Store.transition` /
 `Store.claim` / `Store.release`, which are atomic, so racing bridge processes cannot both
-win. The Socket.IO and HTTP layers call this module; it raises errors.HandoffError
+win; leaving an agent goes through `Store.release_to` (release and transition in one
+step) and claims through `Store.claim_if_room` (capacity checked in the same step). The Socket.IO and HTTP layers call this module; it raises errors.HandoffError
 subclasses and never formats wire errors itself.
 """
 from __future__ import annotations
@@ -459,13 +460,15 @@ class Router:
 
     async def claim(self, agent: AgentInfo, conversation_id: str) -> None:
         """Manual claim from the queue; atomic, so of racing agents exactly one wins."""
-        status = await self.store.get_agent_status(agent.id)
-        if status is not None and status.active >= agent.capacity:
-            raise Forbidden("you are at capacity")
         conversation = await self._conversation(conversation_id)
         if conversation.state != "queued":
             raise Forbidden("this conversation is not waiting in the queue")
-        if not await self.store.claim(conversation_id, agent.id):
+        # capacity is checked in the same atomic step as the claim: two bridge processes
+        # cannot both push this agent over capacity
+        if not await self.store.claim_if_room(conversation_id, agent.id, agent.capacity):
+            after = await self.store.get_conversation(conversation_id)
+            if after is not None and after.state == "queued":
+                raise Forbidden("you are at capacity")
             raise Forbidden("someone else took this conversation")
         await self._on_assigned(conversation, agent.id, "claim")
 
@@ -483,7 +486,7 @@ class Router:
                                              self.settings.skill_fallback_s, avoid)
             if agent_id is None:
                 continue
-            if await self.store.claim(conversation.id, agent_id):
+            if await self.store.claim_if_room(conversation.id, agent_id, statuses[agent_id].capacity):
                 s = statuses[agent_id]
                 statuses[agent_id] = AgentStatus(agent_id=s.agent_id, status=s.status, teams=s.teams,
                                                  capacity=s.capacity, active=s.active + 1, last_seen=s.last_seen)
@@ -515,6 +518,11 @@ class Router:
             return message
         self.metrics.messages.labels(direction="agent_to_visitor").inc()
         await self.out.visitor(conversation_id, "bot_uttered", to_wire(message))
+        # every console tab of this agent sees the reply (the sending tab de-duplicates
+        # by client_id / id)
+        await self.out.agent(agent.id, "agent_message", {
+            "conversation_id": conversation_id, "id": message.id, "client_id": client_id,
+            "text": text, "ts": message.ts, "agent_id": agent.id, "agent_name": agent.name})
         changes: dict[str, Any] = {}
         if conversation.first_agent_reply_at is None:
             changes["first_agent_reply_at"] = message.ts
@@ -554,12 +562,11 @@ class Router:
         """agent -> bot: Rasa resumes; an optional intent makes the bot continue."""
         async with self._lock(conversation_id):
             await self.owned(agent.id, conversation_id)
-            if not await self.store.release(conversation_id, agent.id):
-                raise Forbidden("this conversation is not yours")
-            # reason and topic stay: the record keeps that a person was involved
-            conversation = await self.store.transition(conversation_id, ("agent",), "bot", priority=0)
+            # reason and topic stay: the record keeps that a person was involved.
+            # release_to: no crash can leave the chat in 'agent' without an agent
+            conversation = await self.store.release_to(conversation_id, agent.id, "bot", priority=0)
             if conversation is None:
-                raise Forbidden("this conversation is not with an agent")
+                raise Forbidden("this conversation is not yours")
             log.info("conversation %s handed back to the bot by %s", conversation_id, agent.id)
             await self._system(conversation_id, "You are back with our assistant.")
             await self.out.visitor(conversation_id, "conversation_state", await self.state_payload(conversation))
@@ -577,13 +584,11 @@ class Router:
         """agent -> closed: the visitor is asked for a rating."""
         async with self._lock(conversation_id):
             await self.owned(agent.id, conversation_id)
-            if not await self.store.release(conversation_id, agent.id):
-                raise Forbidden("this conversation is not yours")
-            conversation = await self.store.transition(
-                conversation_id, ("agent",), "closed", closed_at=self.clock(),
+            conversation = await self.store.release_to(
+                conversation_id, agent.id, "closed", closed_at=self.clock(),
                 resolution=(resolution or "resolved")[:200])
             if conversation is None:
-                raise Forbidden("this conversation is not with an agent")
+                raise Forbidden("this conversation is not yours")
             log.info("conversation %s closed by %s", conversation_id, agent.id)
             await self._system(conversation_id, "This chat is closed. How did we do? "
                                "Please rate us from 1 to 5.")
@@ -612,8 +617,6 @@ class Router:
                 raise Forbidden("that agent is at capacity")
         async with self._lock(conversation_id):
             current = await self.owned(agent.id, conversation_id)
-            if not await self.store.release(conversation_id, agent.id):
-                raise Forbidden("this conversation is not yours")
             now = self.clock()
             changes: dict[str, Any] = {"priority": current.priority + queueing.TRANSFER_BONUS,
                                        "queued_at": now,
@@ -621,14 +624,15 @@ class Router:
                                                 "transferred_from": agent.id}}
             if team:
                 changes["topic"] = queueing.normalize_topic(team)
-            conversation = await self.store.transition(conversation_id, ("agent",), "queued", **changes)
+            # released, re-queued (with its new priority) in one atomic step
+            conversation = await self.store.release_to(conversation_id, agent.id, "queued", **changes)
             if conversation is None:
-                raise Forbidden("this conversation is not with an agent")
-            await self.store.enqueue(conversation_id, conversation.priority, now)
+                raise Forbidden("this conversation is not yours")
             log.info("conversation %s transferred by %s to %s", conversation_id, agent.id, to_agent or f"team {team}")
             await self.out.agent(agent.id, "conversation_update",
                                  {"conversation_id": conversation_id, "state": "queued", "transferred": True})
-            if target is not None and await self.store.claim(conversation_id, target.id):
+            if target is not None and await self.store.claim_if_room(conversation_id, target.id,
+                                                                     target.capacity):
                 await self._system(conversation_id, "You are being transferred to a colleague.")
                 await self._on_assigned(conversation, target.id, "transfer")
                 return
@@ -641,16 +645,15 @@ class Router:
     async def requeue(self, conversation: Conversation, cause: str) -> bool:
         """Take a chat back from an agent who did not answer or went away."""
         agent_id = conversation.agent_id
-        if not agent_id or not await self.store.release(conversation.id, agent_id):
+        if not agent_id:
             return False
         now = self.clock()
         avoid = list(dict.fromkeys([*(conversation.meta.get("avoid_agents") or []), agent_id]))
-        updated = await self.store.transition(
-            conversation.id, ("agent",), "queued", priority=conversation.priority + queueing.REQUEUE_BONUS,
+        updated = await self.store.release_to(
+            conversation.id, agent_id, "queued", priority=conversation.priority + queueing.REQUEUE_BONUS,
             queued_at=now, meta={**conversation.meta, "avoid_agents": avoid, "requeued": cause})
         if updated is None:
             return False
-        await self.store.enqueue(conversation.id, updated.priority, now)
         self.metrics.reassignments.labels(cause=cause).inc()
         log.info("conversation %s taken back from agent %s (%s)", conversation.id, agent_id, cause)
         await self.out.agent(agent_id, "conversation_update",

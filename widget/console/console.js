@@ -309,6 +309,7 @@
     socket.on("queue", (data) => onQueue(data));
     socket.on("assigned", (data) => onAssigned(data));
     socket.on("visitor_message", (data) => onVisitorMessage(data));
+    socket.on("agent_message", (data) => onAgentMessage(data));
     socket.on("visitor_typing", (data) => onVisitorTyping(data));
     socket.on("conversation_update", (data) => onConversationUpdate(data));
     socket.on("error", (data) => toast((data && data.message) || "Something went wrong."));
@@ -625,6 +626,13 @@
       renderChatList();
       notifier.notify();
     }
+  }
+
+  function onAgentMessage(data) {
+    // this agent's own reply, maybe from another tab: addMessage de-duplicates by client_id and id
+    if (!data) return;
+    const chat = app.chats.get(data.conversation_id);
+    if (chat) addMessage(chat, Object.assign({}, data, { sender: "agent" }));
   }
 
   function onVisitorTyping(data) {
