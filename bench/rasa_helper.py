@@ -111,6 +111,8 @@ async def one_turn(agent: Any, sender: str, text: str) -> list[dict[str, Any]]:
 
 # own time of a function, by where its code lives
 CATEGORIES = [
+    ("action response validation (jsonschema)", ("jsonschema/", "jsonschema_specifications/", "referencing/",
+                                                 "rpds", "pyrsistent/", "urllib/parse.py", "_pmap.py")),
     ("TED / UnexpecTED policies (predict)", ("rasa/core/policies/ted_policy", "rasa/core/policies/unexpected_intent_policy")),
     ("tracker featurization (states, features)", ("rasa/core/featurizers/", "rasa/shared/core/domain.py",
                                                   "rasa/shared/nlu/training_data/features", "rasa/utils/tensorflow/model_data")),
@@ -161,7 +163,8 @@ def analyse(prof: cProfile.Profile, turns: int, wall_s: float) -> dict[str, Any]
     stages = {
         "parse_message (NLU)": ("rasa/core/processor.py", "parse_message"),
         "_predict_next_with_tracker (policies)": ("rasa/core/processor.py", "_predict_next_with_tracker"),
-        "_run_action (actions)": ("rasa/core/processor.py", "_run_action"),
+        "_run_action (actions, incl. the action server call)": ("rasa/core/processor.py", "_run_action"),
+        "validation of the action server's answer (jsonschema)": ("rasa/core/actions/action.py", "_validate_action_result"),
         "tracker store retrieve": ("rasa/core/tracker_store.py", "retrieve"),
         "tracker store save": ("rasa/core/tracker_store.py", "save"),
         "fetch_tracker_and_update_session": ("rasa/core/processor.py", "fetch_tracker_and_update_session"),
@@ -192,6 +195,14 @@ async def profile(agent: Any, warm: int, turns: int, action_url: str | None, tmp
     for i in range(warm):
         await one_turn(agent, sender, MESSAGES[i % len(MESSAGES)])
     prof = cProfile.Profile()
+    # the same turns unprofiled first: wall and CPU time per turn without cProfile's overhead
+    t0, c0 = time.perf_counter(), time.process_time()
+    plain_sender = f"q-{uuid.uuid4().hex[:12]}"
+    for i in range(warm + turns):
+        if i == warm:
+            t0, c0 = time.perf_counter(), time.process_time()
+        await one_turn(agent, plain_sender, MESSAGES[i % len(MESSAGES)])
+    plain_wall, plain_cpu = time.perf_counter() - t0, time.process_time() - c0
     replies = 0
     t0 = time.perf_counter()
     prof.enable()
@@ -200,6 +211,8 @@ async def profile(agent: Any, warm: int, turns: int, action_url: str | None, tmp
     prof.disable()
     wall = time.perf_counter() - t0
     result = analyse(prof, turns, wall)
+    result["unprofiled_wall_ms_per_turn"] = round(plain_wall / turns * 1000, 2)
+    result["unprofiled_cpu_ms_per_turn"] = round(plain_cpu / turns * 1000, 2)
     result.update(conversation_turns=f"{warm}-{warm + turns}", replies=replies,
                   action_server=bool(action_url), tracker_store="SQLite (file)")
     buf = io.StringIO()

@@ -308,6 +308,10 @@ def section_turn_cost(r: dict[str, Any] | None, doc: Path, img: Path, notes: dic
                       for lb in labels]] for k in comps]
         rows.append(["**total (wall, per turn, under cProfile)**",
                      *[f"{r['profile'][lb]['wall_ms_per_turn']:.1f}" for lb in labels]])
+        if all("unprofiled_wall_ms_per_turn" in r["profile"][lb] for lb in labels):
+            rows.append(["same turns without cProfile: wall ms / CPU ms of the process",
+                         *[f"{r['profile'][lb]['unprofiled_wall_ms_per_turn']:.1f} / "
+                           f"{r['profile'][lb]['unprofiled_cpu_ms_per_turn']:.1f}" for lb in labels]])
         stages = list(next(iter(r["profile"].values()))["cumulative_ms_per_turn"])
         rows2 = [[s, *[r["profile"][lb]["cumulative_ms_per_turn"].get(s) for lb in labels]] for s in stages]
         prof0 = next(iter(r["profile"].values()))

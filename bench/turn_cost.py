@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = [[LABELS[label], *[c["windows"][w]["p50"] for w in windows]] for label, c in result["curve"].items()]
     tables.append(print_table(["config", *[f"turns {w} p50 ms" for w in windows]], rows,
                               title="Turn time against conversation length (one conversation at a time)"))
-    rows = [[LABELS[label], a["n"], a["accuracy"], a["accuracy_top_intent_ignoring_fallback"], a["parse_ms"]["p50"]]
-            for label, a in acc.items()]
+    rows = [[LABELS[label], a["n"], f"{a['accuracy']:.3f}", f"{a['accuracy_top_intent_ignoring_fallback']:.3f}",
+             a["parse_ms"]["p50"]] for label, a in acc.items()]
     tables.append(print_table(["config", "held-out examples", "intent accuracy", "top intent ignoring fallback",
                                "parse p50 ms"], rows, title="Intent accuracy on tests/bot/heldout_nlu.yml"))
     for label, prof in result["profile"].items():
