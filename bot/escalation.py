@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "data" / "escalation.yml"
 FALLBACK_INTENT = "nlu_fallback"
 ESCALATE_ACTION = "action_escalate"
+RESET_EVENTS = ("restart", "resume")
 REASONS = ("human_requested", "frustration", "bot_failure", "policy_topic")
 
 
@@ -97,7 +98,7 @@ def conversation_from_events(events: Iterable[Mapping[str, Any]]) -> Conversatio
     conversation = Conversation()
     for event in events:
         kind = event.get("event")
-        if kind in ("restart", "resume") or (
+        if kind in RESET_EVENTS or (
                 kind == "action" and event.get("name") == ESCALATE_ACTION):
             conversation = Conversation()
         elif kind == "user":
@@ -153,6 +154,11 @@ class EscalationDetector:
         for team, intents in (config.get("teams") or {}).items():
             for intent in intents or []:
                 self.intent_team[intent] = team
+
+    @property
+    def turns_needed(self) -> int:
+        """How many recent visitor turns a decision can depend on."""
+        return max(self.window, self.consecutive_fallbacks, self.rephrase_loop, 1)
 
     @classmethod
     def from_file(cls, path: str | Path | None = None) -> "EscalationDetector":

@@ -29,8 +29,8 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.escalation import DEFAULT_CONFIG_PATH, ESCALATE_ACTION, EscalationDetector, \
-    conversation_from_events
+from bot.escalation import DEFAULT_CONFIG_PATH, ESCALATE_ACTION, RESET_EVENTS, \
+    EscalationDetector, conversation_from_events
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class EscalationPolicy(Policy):
                 _last_user_or_action(tracker), UserUttered):
             return self._prediction(probabilities)
 
-        events = [event.as_dict() for event in tracker.applied_events()]
-        decision = self.detector.assess(conversation_from_events(events))
+        decision = self.detector.assess(conversation_from_events(
+            recent_events(tracker, self.detector.turns_needed)))
         if decision is None:
             return self._prediction(probabilities)
 
@@ -109,6 +109,26 @@ class EscalationPolicy(Policy):
                     decision.reason, decision.topic)
         probabilities[domain.index_for_action(ESCALATE_ACTION)] = 1.0
         return self._prediction(probabilities, is_no_user_prediction=True)
+
+
+def recent_events(tracker: DialogueStateTracker, user_turns: int) -> List[Dict[Text, Any]]:
+    """The tail of the tracker holding the last ``user_turns`` visitor messages (or
+    back to the latest reset), as dicts. Keeps each prediction O(1) in the length
+    of the conversation, which matters for long chats."""
+    tail: List[Dict[Text, Any]] = []
+    seen = 0
+    for event in reversed(tracker.events):
+        data = event.as_dict()
+        tail.append(data)
+        if data.get("event") in RESET_EVENTS or (
+                data.get("event") == "action" and data.get("name") == ESCALATE_ACTION):
+            break
+        if data.get("event") == "user":
+            seen += 1
+            if seen >= user_turns:
+                break
+    tail.reverse()
+    return tail
 
 
 def _last_user_or_action(tracker: DialogueStateTracker) -> Any:
