@@ -49,10 +49,46 @@ def _checked_secret(settings: Settings) -> Settings:
     return settings.model_copy(update={"secret": secrets.token_urlsafe(48)})
 
 
+class RedisManager(socketio.AsyncRedisManager):
+    """python-socketio's Redis manager, re-subscribing quickly after a Redis outage.
+
+    The stock listener doubles its wait after each failed attempt up to 60 s, so after a
+    long outage emits from other bridge processes could stay lost for up to a minute
+    after Redis is back. Here the wait is capped at RETRY_MAX_S (docs/reliability.md:
+    the bridge recovers within 5 s of Redis returning)."""
+
+    RETRY_MAX_S = 1.0
+
+    async def _redis_listen_with_retries(self):  # pragma: no cover - exercised by tests/reliability
+        retry_sleep = 0.1
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    old = getattr(self, "redis", None)
+                    self._redis_connect()
+                    if old is not None and old is not self.redis:
+                        with contextlib.suppress(Exception):
+                            await old.aclose()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                    retry_sleep = 0.1
+                    log.info("Socket.IO manager subscribed to Redis channel %s", self.channel)
+                async for message in self.pubsub.listen():
+                    yield message
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep trying while Redis is away
+                log.warning("Socket.IO manager lost Redis (%s); retrying in %.1fs", exc, retry_sleep)
+                subscribed = False
+                await asyncio.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, self.RETRY_MAX_S)
+
+
 def _socketio_server(settings: Settings) -> socketio.AsyncServer:
     manager = None
     if settings.uses_redis:
-        manager = socketio.AsyncRedisManager(settings.store_url, channel=settings.socketio_channel)
+        manager = RedisManager(settings.store_url, channel=settings.socketio_channel)
 
     def cors(origin: str | None, environ: dict) -> bool:
         own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"

@@ -97,6 +97,16 @@ class Router:
 
     # ------------------------------------------------------------------ helpers
 
+    def _stale_after(self) -> float:
+        """An online/away agent whose last_seen is older than this has no socket in any
+        live bridge process (each process refreshes its agents every tick): its process
+        died without saying goodbye."""
+        return max(self.settings.agent_disconnect_grace_s, 5 * self.settings.assign_interval_s)
+
+    def present(self, status: AgentStatus, now: float) -> bool:
+        """Online or away, and still refreshed by a live bridge process."""
+        return status.status in ("online", "away") and now - status.last_seen <= self._stale_after()
+
     def _lock(self, conversation_id: str) -> asyncio.Lock:
         """Serializes the work on one conversation within this process (message order)."""
         lock = self._locks.get(conversation_id)
@@ -325,7 +335,8 @@ class Router:
 
     async def agents_available(self) -> bool:
         """Someone could answer: an agent is online or away."""
-        return any(s.status in ("online", "away") for s in await self.store.agent_statuses())
+        now = self.clock()
+        return any(self.present(s, now) for s in await self.store.agent_statuses())
 
     async def queue_view(self) -> "QueueView":
         """One snapshot of the queue, the recent pick-ups and who could answer."""
@@ -476,10 +487,11 @@ class Router:
         """Offer queued conversations to the least busy online agents with the skill."""
         if not self.settings.auto_assign:
             return
-        statuses = {s.agent_id: s for s in await self.store.agent_statuses() if s.status == "online"}
+        now = self.clock()
+        statuses = {s.agent_id: s for s in await self.store.agent_statuses()
+                    if s.status == "online" and self.present(s, now)}
         if not statuses:
             return
-        now = self.clock()
         for conversation in await self.queued_in_order():
             avoid = conversation.meta.get("avoid_agents") or ()
             agent_id = queueing.choose_agent(conversation, statuses.values(), now,
@@ -684,8 +696,11 @@ class Router:
             if not agent_id:
                 continue
             status = statuses.get(agent_id)
-            gone = (status is None or status.status == "offline") and \
-                now - (status.last_seen if status else 0.0) > self.settings.agent_disconnect_grace_s
+            # offline for the grace period, or "online" but no live process refreshed it
+            # (its bridge process was killed) for as long
+            gone = status is None or (
+                now - status.last_seen > self.settings.agent_disconnect_grace_s
+                if status.status == "offline" else not self.present(status, now))
             silent = conversation.meta.get("answered_by") != agent_id and \
                 now - (conversation.assigned_at or now) > self.settings.agent_answer_timeout_s
             if gone:
