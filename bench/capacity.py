@@ -203,37 +203,49 @@ def _in_queue(conversation_id: str):
 
 
 async def handoff_round_trips(visitor_url: str, agent_url: str, agent_ids: list[str], *,
-                              conversations: int, rounds: int, relays: int) -> dict[str, Any]:
-    """`conversations` visitors in parallel, each `rounds` times: escalate (time until the
-    first agent's console gets the queue event naming it), be claimed, get `relays` agent
-    messages one after the other (time from the agent's emit to the visitor's
-    bot_uttered), be closed."""
+                              conversations: int, rounds: int, relays: int,
+                              sequential_escalations: int = 0) -> dict[str, Any]:
+    """First `sequential_escalations` escalations one at a time (each: a new session sends
+    "human please"; timed until the first agent's console gets the `queue` event naming
+    it; then claimed and closed, untimed). Then `conversations` visitors in parallel, each
+    `rounds` times: escalate (timed the same way, now among the others' traffic), be
+    claimed, get `relays` agent messages one after the other (each timed from the agent's
+    emit to the visitor's bot_uttered), be closed."""
     from bench.procs import rasa_call_means, rasa_call_totals
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     agents = [await Agent(http, agent_url, a).connect() for a in agent_ids]
-    visitors = [await Visitor(http, visitor_url).connect() for _ in range(conversations)]
+    visitors = [await Visitor(http, visitor_url).connect() for _ in range(max(1, conversations))]
     calls0 = await asyncio.to_thread(rasa_call_totals, visitor_url)
     escalation: list[float] = []
+    escalation_busy: list[float] = []
     relay: list[float] = []
     errors: list[str] = []
+
+    async def escalate(v: Visitor, agent: Agent, into: list[float]) -> str:
+        cid = await v.new_session()
+        noticed = agents[0].waiter.expect(_in_queue(cid))
+        queued = v.waiter.expect(lambda e, d: e == "conversation_state" and d.get("state") == "queued")
+        t0 = time.perf_counter()
+        await v.sock.emit("user_uttered", {"message": HANDOFF_TEXT, "session_id": cid})
+        _, t1 = await asyncio.wait_for(noticed, 30)
+        into.append((t1 - t0) * 1000)
+        await asyncio.wait_for(queued, 30)
+        ack = await agent.sock.call("claim", {"conversation_id": cid})
+        if not ack or not ack.get("ok"):
+            raise RuntimeError(f"claim refused: {ack}")
+        return cid
+
+    async def close(agent: Agent, cid: str) -> None:
+        ack = await agent.sock.call("close", {"conversation_id": cid, "resolution": "bench"})
+        if not ack or not ack.get("ok"):
+            raise RuntimeError(f"close refused: {ack}")
 
     async def loop(i: int) -> None:
         v = visitors[i]
         agent = agents[i % len(agents)]
-        watcher = agents[0]
         for _ in range(rounds):
             try:
-                cid = await v.new_session()
-                noticed = watcher.waiter.expect(_in_queue(cid))
-                queued = v.waiter.expect(lambda e, d: e == "conversation_state" and d.get("state") == "queued")
-                t0 = time.perf_counter()
-                await v.sock.emit("user_uttered", {"message": HANDOFF_TEXT, "session_id": cid})
-                _, t1 = await asyncio.wait_for(noticed, 30)
-                escalation.append((t1 - t0) * 1000)
-                await asyncio.wait_for(queued, 30)
-                ack = await agent.sock.call("claim", {"conversation_id": cid})
-                if not ack or not ack.get("ok"):
-                    raise RuntimeError(f"claim refused: {ack}")
+                cid = await escalate(v, agent, escalation_busy)
                 for k in range(relays):
                     text = f"relay {i} {k}"
                     got = v.waiter.expect(lambda e, d, text=text: e == "bot_uttered" and d.get("text") == text)
@@ -241,9 +253,7 @@ async def handoff_round_trips(visitor_url: str, agent_url: str, agent_ids: list[
                     await agent.sock.emit("message", {"conversation_id": cid, "text": text})
                     _, t1 = await asyncio.wait_for(got, 30)
                     relay.append((t1 - t0) * 1000)
-                ack = await agent.sock.call("close", {"conversation_id": cid, "resolution": "bench"})
-                if not ack or not ack.get("ok"):
-                    raise RuntimeError(f"close refused: {ack}")
+                await close(agent, cid)
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 errors.append(f"{exc.__class__.__name__}: {exc}")
                 if len(errors) > 20:
@@ -251,17 +261,31 @@ async def handoff_round_trips(visitor_url: str, agent_url: str, agent_ids: list[
 
     t0 = time.perf_counter()
     try:
-        await asyncio.gather(*(loop(i) for i in range(conversations)))
+        for k in range(sequential_escalations):
+            try:
+                cid = await escalate(visitors[0], agents[k % len(agents)], escalation)
+                await close(agents[k % len(agents)], cid)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"{exc.__class__.__name__}: {exc}")
+                if len(errors) > 20:
+                    raise
+        calls_seq = rasa_call_means(calls0, await asyncio.to_thread(rasa_call_totals, visitor_url))
+        calls1 = await asyncio.to_thread(rasa_call_totals, visitor_url)
+        if conversations and rounds:
+            await asyncio.gather(*(loop(i) for i in range(conversations)))
     finally:
         elapsed = time.perf_counter() - t0
-        calls = rasa_call_means(calls0, await asyncio.to_thread(rasa_call_totals, visitor_url))
+        calls = rasa_call_means(calls1, await asyncio.to_thread(rasa_call_totals, visitor_url))
         for c in [*visitors, *agents]:
             await c.close()
         await http.close()
-    return {"escalation_ms": summary(escalation), "relay_ms": summary(relay),
-            "relay_samples": relay, "escalation_samples": escalation,
-            "errors": len(errors), "error_examples": errors[:5], "seconds": round(elapsed, 2),
-            "fake_rasa_calls_seen_by_bridge": calls,
+    if not sequential_escalations:   # the escalations among the relays are all there is
+        escalation = escalation_busy
+        calls_seq = calls
+    return {"escalation_ms": summary(escalation), "escalation_under_relay_load_ms": summary(escalation_busy),
+            "relay_ms": summary(relay), "errors": len(errors), "error_examples": errors[:5],
+            "seconds": round(elapsed, 2), "sequential_escalations": sequential_escalations,
+            "fake_rasa_calls_seen_by_bridge": calls_seq, "fake_rasa_calls_under_relay_load": calls,
             "conversations_in_parallel": conversations, "agents": len(agent_ids)}
 
 
@@ -392,6 +416,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--conversations", type=int, default=None, help="measured conversations in parallel")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--relays", type=int, default=None)
+    p.add_argument("--escalations", type=int, default=None, help="escalations one at a time per measurement")
     p.add_argument("--claim-agents", type=int, default=50)
     p.add_argument("--claim-conversations", type=int, default=None)
     p.add_argument("--out", default=None)
@@ -407,6 +432,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.conversations = args.conversations or (3 if q else 20)
     args.rounds = args.rounds or (1 if q else 10)
     args.relays = args.relays or (3 if q else 10)
+    args.escalations = args.escalations or (5 if q else 200)
     if q and args.claim_agents == 50:
         args.claim_agents = 6
     args.claim_conversations = args.claim_conversations or (6 if q else 100)
@@ -453,7 +479,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{row['connect_seconds']} s; bridge RSS {row['rss_mb']} MB, {row['fds']} fds", flush=True)
                 if step in measure_at:
                     m = asyncio.run(handoff_round_trips(url, url, measure_agents, conversations=args.conversations,
-                                                        rounds=args.rounds, relays=args.relays))
+                                                        rounds=args.rounds, relays=args.relays,
+                                                        sequential_escalations=args.escalations))
                     m["connections"] = row["connections"]
                     m["rss_mb_after"] = round(bridge.rss_mb(), 1)
                     latency[str(step)] = m
@@ -470,8 +497,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  "rss_mb_at_max": top["rss_mb"],
                                  "rss_kb_per_connection": round(per_conn_kb, 1) if per_conn_kb else None,
                                  "store": "embedded"}
-        result["latency"] = {k: {kk: vv for kk, vv in v.items() if not kk.endswith("_samples")}
-                             for k, v in latency.items()}
+        result["latency"] = latency
         # ---------------------------------------------------------------- Redis: claims, two bridges
         with RedisServer() as redis_server:
             redis_common = {**common, "store_url": redis_server.url}
@@ -493,8 +519,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     # relay with visitors on the first bridge, agents on the last one
                     m = asyncio.run(handoff_round_trips(urls[0], urls[-1], measure_agents,
                                                         conversations=max(2, args.conversations // 2),
-                                                        rounds=max(1, args.rounds // 2), relays=args.relays))
-                    relay2[str(n_bridges)] = {k: v for k, v in m.items() if not k.endswith("_samples")}
+                                                        rounds=max(1, args.rounds // 2), relays=args.relays,
+                                                        sequential_escalations=max(5, args.escalations // 2)))
+                    relay2[str(n_bridges)] = m
                     print(f"  relay on Redis, {n_bridges} bridge(s): p50/p99 {m['relay_ms']['p50']}/"
                           f"{m['relay_ms']['p99']} ms; escalation p50/p99 {m['escalation_ms']['p50']}/"
                           f"{m['escalation_ms']['p99']} ms", flush=True)
@@ -533,9 +560,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t1 = print_table(["connections", "bridge RSS MB", "open fds", "connect s", "failed"], rows,
                      title="Connected widgets on one bridge process (embedded store)")
     rows = [[k, v["escalation_ms"]["n"], v["escalation_ms"]["p50"], v["escalation_ms"]["p99"],
+             v["escalation_under_relay_load_ms"]["p50"], v["escalation_under_relay_load_ms"]["p99"],
              v["relay_ms"]["n"], v["relay_ms"]["p50"], v["relay_ms"]["p99"], v["errors"]]
             for k, v in sorted(result["latency"].items(), key=lambda kv: int(kv[0]))]
-    t2 = print_table(["connections", "escalations", "escalation p50 ms", "escalation p99 ms", "relays",
+    t2 = print_table(["connections", "escalations", "escalation p50 ms", "escalation p99 ms",
+                      "among relays p50", "among relays p99", "relays",
                       "relay p50 ms", "relay p99 ms", "errors"], rows,
                      title="Escalation -> console and agent -> visitor relay (fake Rasa)")
     rows = [[k, v["agents"], v["conversations"], v["claimed"], v["claims_per_s"], v["attempts_per_s"],

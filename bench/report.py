@@ -374,16 +374,22 @@ def section_capacity(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict
         return ", ".join(f"{k} {c[k]['mean_ms']}" for k in ("webhook", "events") if k in c) or "-"
 
     rows = [[f"{int(k):,}", v["escalation_ms"]["n"], v["escalation_ms"]["p50"], v["escalation_ms"]["p99"],
+             v.get("escalation_under_relay_load_ms", {}).get("p50"), v.get("escalation_under_relay_load_ms", {}).get("p99"),
              v["relay_ms"]["n"], v["relay_ms"]["p50"], v["relay_ms"]["p99"], fake_calls(v), v["errors"]]
             for k, v in sorted(r["latency"].items(), key=lambda kv: int(kv[0]))]
     text += ["### Escalation and relay latency while holding the connections", "",
-             f"Measured from this process while the workers hold the idle widgets: {s['conversations']} visitors in "
-             f"parallel, each {s['rounds']} times: send \"human please\" and time until the first agent console gets "
-             "the `queue` event naming the conversation (escalation: bridge -> fake Rasa webhook -> handoff payload "
-             "-> queued -> fake Rasa `pause` -> queue pushed to the agents); then an agent claims it and sends "
-             f"{s['relays']} messages one after the other, each timed from the agent's `message` emit to the "
-             "visitor's `bot_uttered` (relay); then the agent closes it. 5 agents, embedded store.", "",
-             table(["connections", "escalations", "escalation p50 ms", "escalation p99 ms", "relayed messages",
+             "Measured from this process while the workers hold the idle widgets, with 5 agent consoles connected "
+             f"(embedded store). Escalation: {s.get('escalations')} times one after the other, a visitor sends "
+             "\"human please\" and the time runs until the first agent console gets the `queue` event naming the "
+             "conversation (bridge -> fake Rasa webhook -> handoff payload -> queued -> fake Rasa `pause` -> queue "
+             "pushed to the agents); an agent then claims and closes it (untimed). Relay: "
+             f"{s['conversations']} visitors in parallel, each {s['rounds']} times: escalate (timed too: "
+             "\"among relays\"), be claimed, receive "
+             f"{s['relays']} agent messages one after the other, each timed from the agent's `message` emit to the "
+             "visitor's `bot_uttered`, be closed: a stress load of back-to-back agent messages in "
+             f"{s['conversations']} chats at once.", "",
+             table(["connections", "escalations", "escalation p50 ms", "escalation p99 ms",
+                    "escalation among relays p50 ms", "among relays p99 ms", "relayed messages",
                     "relay p50 ms", "relay p99 ms", "fake Rasa calls, mean ms (bridge's view)", "errors"], rows), "",
              "An escalation makes two fake-Rasa calls on its path (the webhook, then `pause` through the tracker "
              "events endpoint); their mean duration as the bridge timed them is in the last but one column. An "
