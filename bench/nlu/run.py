@@ -204,6 +204,7 @@ def main(argv=None) -> Dict:
     ap.add_argument("--dev", action="store_true",
                     help="model selection only: BANKING77 trains on 90%% of train and scores the held-out 10%%; "
                          "CLINC150 scores val + oos_val (test is not read)")
+    ap.add_argument("--log-level", default="WARNING", help="Rasa's log level (INFO shows DIET's epochs)")
     ap.add_argument("--keep-model", type=Path, help="copy the trained model here")
     args = ap.parse_args(argv)
     args.config = args.config.resolve()
@@ -259,8 +260,9 @@ def main(argv=None) -> Dict:
         shutil.copy(args.config, work / "config.yml")
         from rasa.utils.common import configure_logging_and_warnings
         from rasa.utils.log_utils import configure_structlog
-        configure_logging_and_warnings(logging.WARNING)
-        configure_structlog(logging.WARNING)
+        level = logging.getLevelName(args.log_level.upper())
+        configure_logging_and_warnings(level)
+        configure_structlog(level)
 
         from rasa.model_training import train_nlu
         print(f"[{utcnow()}] training {name} on {args.dataset}: {len(train)} examples", flush=True)
