@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         if args.rasa == "real":
             from tests.support.rasa_stack import RasaStack
-            stack = RasaStack(model=args.model)
+            stack = RasaStack(model=args.model, start_timeout=600)
             stack.start()
             rasa_url, token = stack.url, stack.token
             procs: dict[str, Any] = {"rasa": psutil.Process(stack.rasa_proc.pid),
