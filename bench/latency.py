@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=None, help="rounds per arm and level (alternating)")
     p.add_argument("--seconds", type=float, default=None, help="length of one round")
     p.add_argument("--max-turns", type=int, default=1_000_000, help="upper bound of turns per round")
-    p.add_argument("--out", default=None, help="result file or directory (default bench/results/latency.json)")
+    p.add_argument("--name", default="latency", help="result name (bench/results/<name>.json)")
+    p.add_argument("--out", default=None, help="result file or directory (default bench/results/<name>.json)")
     args = p.parse_args(argv)
     if args.quick:
         args.rasa = args.rasa or "fake"
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.levels = args.levels or "1,10,50"
     args.rounds = args.rounds or 4
     args.seconds = args.seconds or 12.0
-    run = Run("latency", args.quick, ["bench/latency.py", *(argv if argv is not None else sys.argv[1:])])
+    run = Run(args.name, args.quick, ["bench/latency.py", *(argv if argv is not None else sys.argv[1:])])
     logdir = tempdir("bench-latency-")
     stack = fake = bridge = None
     try:
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "round_seconds": args.seconds, "messages": MESSAGES,
               "goals": {"overhead_p50_ms": GOAL_OVERHEAD_P50_MS, "throughput_ratio": GOAL_THROUGHPUT_RATIO},
               "results": levels, "table": table}
-    path = write_result("latency", result, args.out)
+    path = write_result(args.name, result, args.out)
     print(f"wrote {path}")
     return result
 

@@ -185,7 +185,25 @@ def section_goals(lat, tc, cap) -> str:
     return "## Goals at a glance\n\n" + table(["goal", "measured", ""], rows) + "\n"
 
 
-def section_latency(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[str, str]) -> str:
+def section_latency_floor(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return ""
+    rows = []
+    for level, v in sorted(r["results"].items(), key=lambda kv: int(kv[0])):
+        d, b, c = v["direct"], v["bridge"], v["comparison"]
+        rows.append([level, d["latency_ms"]["p50"], b["latency_ms"]["p50"], c["overhead_p50_ms"], d["latency_ms"]["p99"],
+                     b["latency_ms"]["p99"], d["throughput_per_s"], b["throughput_per_s"],
+                     b["cpu_ms_per_turn"].get("bridge")])
+    return "\n".join([
+        "### The bridge's own floor: the same against an instant fake Rasa", "",
+        f"Command: `{r['command']}` ({load_line(r)}). The fake Rasa (`tests/support/fake_rasa.py` in its own "
+        "process) answers at once, so this is what the bridge itself costs per turn when Rasa costs nothing:", "",
+        table(["conversations", "direct p50 ms", "bridge p50 ms", "bridge - direct p50 ms", "direct p99 ms",
+               "bridge p99 ms", "direct turns/s", "bridge turns/s", "bridge CPU ms/turn"], rows), ""])
+
+
+def section_latency(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[str, str],
+                    floor: dict[str, Any] | None = None) -> str:
     head = "## 1. Bot reply through the bridge against Rasa's REST channel\n\n"
     if r is None:
         return head + "Not run yet: `.venv-bridge/bin/python bench/latency.py`.\n"
@@ -237,6 +255,9 @@ def section_latency(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[
              f"throughput that would fill all {cores} cores with it, against what was measured:", "",
              table(["conversations", "direct: CPU ms/turn", "direct: CPU-bound turns/s", "direct: measured turns/s",
                     "bridge: CPU ms/turn", "bridge: CPU-bound turns/s", "bridge: measured turns/s"], rows), ""]
+    floor_text = section_latency_floor(floor)
+    if floor_text:
+        text += [floor_text]
     if notes.get("latency"):
         text += [notes["latency"], ""]
     return "\n".join(text)
@@ -466,7 +487,9 @@ def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
     img.mkdir(parents=True, exist_ok=True)
     lat, tc, cap = load(results, "latency"), load(results, "turn_cost"), load(results, "capacity")
     bprof = load(results, "bridge_profile")
-    found = {k: v for k, v in (("latency", lat), ("turn_cost", tc), ("capacity", cap), ("bridge_profile", bprof)) if v}
+    lat_floor = load(results, "latency_fake_rasa")
+    found = {k: v for k, v in (("latency", lat), ("latency_fake_rasa", lat_floor), ("turn_cost", tc),
+                               ("capacity", cap), ("bridge_profile", bprof)) if v}
     notes: dict[str, str] = {}
     if notes_file and notes_file.is_file():
         current = None
@@ -488,7 +511,7 @@ def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
         parts += [notes["summary"], ""]
     if found:
         parts += [section_machine(found), section_goals(lat, tc, cap)]
-    parts += [section_latency(lat, doc, img, notes), section_turn_cost(tc, doc, img, notes),
+    parts += [section_latency(lat, doc, img, notes, lat_floor), section_turn_cost(tc, doc, img, notes),
               section_capacity(cap, doc, img, notes, bprof), section_nlu(doc), section_smoke()]
     if notes.get("not_done"):
         parts += ["## Not measured", "", notes["not_done"], ""]

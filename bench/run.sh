@@ -37,6 +37,9 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 say "load before the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 say "1/3 bot reply latency: bridge vs Rasa REST"
 "$PY" bench/latency.py "${quick[@]}" "${out[@]}"
+if [[ ${#quick[@]} -eq 0 ]]; then   # the bridge's own floor: the same against an instant fake Rasa
+  "$PY" bench/latency.py --rasa fake --name latency_fake_rasa --rounds 2 --seconds 6 "${out[@]}"
+fi
 say "2/3 cost of a bot turn: our config vs Rasa's default"
 "$PY" bench/turn_cost.py "${quick[@]}" "${out[@]}"
 say "3/3 bridge capacity"
