@@ -147,10 +147,24 @@ class Run:
         self.command = "bash bench/run.sh" if argv is None else " ".join(argv)
 
     def meta(self) -> dict[str, Any]:
-        return {"benchmark": self.name, "quick": self.quick, "started_utc": self.started,
+        return {"benchmark": self.name, "git": git_state(), "quick": self.quick, "started_utc": self.started,
                 "finished_utc": utcnow(), "duration_s": round(time.monotonic() - self.t0, 1),
                 "load_start": self.load_start, "load_end": loadavg(), "machine": machine(),
                 "command": self.command}
+
+
+def git_state() -> str:
+    """The commit measured, and whether the code under test had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "handoff", "bot", "actions", "config.yml",
+                                "domain.yml", "data"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               timeout=10).stdout.rstrip()
+        return head + (" (with uncommitted changes in " + ", ".join(sorted({l[3:].split("/")[0] for l in dirty.splitlines()}))
+                       + ")" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
 
 
 def write_result(name: str, data: dict[str, Any], out: str | Path | None = None) -> Path:

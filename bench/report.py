@@ -144,7 +144,8 @@ def section_machine(found: dict[str, dict[str, Any]]) -> str:
              "run, interleaved round by round; read absolute milliseconds with the load average next to them.",
              "- Runs behind these figures:"]
     for name, r in found.items():
-        lines.append(f"  - `{name}`: `{r['command']}`{' (quick)' if r['quick'] else ''}, {load_line(r)}")
+        lines.append(f"  - `{name}`: `{r['command']}`{' (quick)' if r['quick'] else ''}, {load_line(r)}; "
+                     f"code at {r.get('git', 'unknown')}")
     lines += ["- All benchmarks at once: `make bench` (= `bash bench/run.sh`), which also re-renders this page "
               "(`.venv-bridge/bin/python bench/report.py`). Raw results: `bench/results/*.json`.", ""]
     return "\n".join(lines)
