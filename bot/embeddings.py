@@ -225,8 +225,9 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        if int(config.get("max_length", 64)) < 2 or int(config.get("max_length")) > 512:
-            raise ValueError("max_length must be between 2 and 512")
+        max_length = config.get("max_length", 64)
+        if not isinstance(max_length, int) or not 2 <= max_length <= 512:
+            raise ValueError(f"max_length must be an integer between 2 and 512, not {max_length!r}")
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
