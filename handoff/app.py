@@ -146,6 +146,7 @@ async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     bridge.router = Router(s, bridge.store, bridge.rasa, bridge.outbox, bridge.metrics,
                            bridge.directory.get)
     bridge.router.local_agents = bridge.extra["agent_namespace"].connected_agents
+    bridge.router.local_session = bridge.outbox.has_local_visitor
     try:
         await bridge.directory.accounts()
     except Exception as exc:  # noqa: BLE001 - a missing/broken file must not stop visitors

@@ -25,7 +25,7 @@ from .edge import socket_edge
 from .errors import BadRequest, Unauthorized
 from .store.base import StoreError
 from .outbox import AGENT_NS, AGENTS_ROOM, agent_room
-from .routing import AgentInfo
+from .routing import QUEUE_PUSH_LIMIT, AgentInfo
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class AgentNamespace(socketio.AsyncNamespace):
         router = self.bridge.router
         log.info("agent %s connected", agent.id)
         await router.agent_status(agent, "online")
-        await self.emit("queue", await router.queue_payload(), to=sid)
+        await self.emit("queue", await router.queue_payload(QUEUE_PUSH_LIMIT), to=sid)
         for conversation in await self.bridge.store.list_conversations(state="agent", agent_id=agent.id):
             await self.emit("assigned", await router.assigned_payload(conversation.id), to=sid)
 

@@ -32,8 +32,15 @@ class Outbox:
     def __init__(self, sio: socketio.AsyncServer):
         self.sio = sio
 
-    async def visitor(self, session_id: str, event: str, data: Any) -> None:
-        await self.sio.emit(event, data, room=session_room(session_id), namespace=VISITOR_NS)
+    async def visitor(self, session_id: str, event: str, data: Any, *, local: bool = False) -> None:
+        """local=True: only this process's sockets of the session, without the Redis
+        fan-out (for what every process sends its own visitors, like queue positions)."""
+        await self.sio.emit(event, data, room=session_room(session_id), namespace=VISITOR_NS,
+                            ignore_queue=local)
+
+    def has_local_visitor(self, session_id: str) -> bool:
+        """True when a socket of this session is connected to this process."""
+        return bool(self.sio.manager.rooms.get(VISITOR_NS, {}).get(session_room(session_id)))
 
     async def agent(self, agent_id: str, event: str, data: Any) -> None:
         await self.sio.emit(event, data, room=agent_room(agent_id), namespace=AGENT_NS)

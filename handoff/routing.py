@@ -37,6 +37,7 @@ from .store.base import AgentStatus, Conversation, Message, Store
 log = logging.getLogger(__name__)
 
 QUEUE_REFRESH_S = 10.0   # a non-empty queue is re-sent this often (waiting times, aging)
+QUEUE_PUSH_LIMIT = 100   # entries in a pushed `queue` event (with "total"); GET /api/queue has all
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 METADATA_KEYS = ("page_url", "user_agent", "language", "visitor_id", "referrer", "title")
 
@@ -94,6 +95,11 @@ class Router:
         # fresh, so a disconnect seen by another bridge process does not start their grace
         self.local_agents: Callable[[], Any] = lambda: ()
         self._queue_pushed_at = 0.0
+        self._push_running = False
+        self._push_again = False
+        # does this process hold a socket of a visitor session? (set by the app; positions
+        # are pushed by the process that holds the visitor's socket, without Redis fan-out)
+        self.local_session: Callable[[str], bool] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -329,8 +335,8 @@ class Router:
 
     async def queued_in_order(self) -> list[Conversation]:
         now = self.clock()
-        found = [c for c in [await self.store.get_conversation(i) for i in await self.store.queue()]
-                 if c is not None and c.state == "queued"]
+        found = [c for c in await self.store.get_conversations(await self.store.queue())
+                 if c.state == "queued"]
         return queueing.serving_order(found, now, self.settings.priority_aging_s)
 
     async def agents_available(self) -> bool:
@@ -346,31 +352,53 @@ class Router:
                          pickups=await self.store.recent_pickups(now - self.settings.pickup_window_s),
                          open=is_open, answering=is_open and await self.agents_available())
 
-    async def queue_payload(self) -> dict[str, Any]:
+    async def queue_payload(self, limit: int | None = None) -> dict[str, Any]:
+        """The queue as agents see it: the first `limit` entries (all when None) and the
+        total, so that a flood of escalations cannot make every push enormous."""
         now = self.clock()
+        order = await self.queued_in_order()
         return {"queue": [
             {"conversation_id": c.id, "reason": c.reason, "topic": c.topic,
              "priority": queueing.effective_priority(c, now, self.settings.priority_aging_s),
              "waiting_s": round(max(0.0, now - (c.queued_at or now)), 1),
              "summary": self._mask(c.summary), "position": i + 1}
-            for i, c in enumerate(await self.queued_in_order())]}
+            for i, c in enumerate(order[:limit] if limit is not None else order)], "total": len(order)}
 
     async def push_queue(self) -> None:
-        """Tell every agent the queue, and every queued visitor a changed position."""
-        await self.out.agents("queue", await self.queue_payload())
-        self._queue_pushed_at = self.clock()
-        await self.push_positions()
+        """Tell every agent the queue, and every queued visitor a changed position.
+
+        Coalesced: while a push runs, further requests only ask for one more push after
+        it, so a burst of claims or escalations costs a few pushes, not one each."""
+        if self._push_running:
+            self._push_again = True
+            return
+        self._push_running = True
+        try:
+            while True:
+                self._push_again = False
+                await self.out.agents("queue", await self.queue_payload(QUEUE_PUSH_LIMIT))
+                self._queue_pushed_at = self.clock()
+                await self.push_positions()
+                if not self._push_again:
+                    break
+        finally:
+            self._push_running = False
 
     async def push_positions(self) -> None:
+        """conversation_state to queued visitors whose position or estimate changed, by
+        the process holding their socket (each process pushes its own every tick)."""
         view = await self.queue_view()
         seen = set()
         for conversation in view.order:
+            if self.local_session is not None and not self.local_session(conversation.id):
+                continue
             seen.add(conversation.id)
             state = await self.state_payload(conversation, view)
             key = (state.get("position"), state.get("expected_wait_s"))
             if self._sent_positions.get(conversation.id) != key:
                 self._sent_positions[conversation.id] = key
-                await self.out.visitor(conversation.id, "conversation_state", state)
+                await self.out.visitor(conversation.id, "conversation_state", state,
+                                       local=self.local_session is not None)
         for stale in set(self._sent_positions) - seen:
             self._sent_positions.pop(stale, None)
 
@@ -385,10 +413,9 @@ class Router:
             priority=queueing.base_priority(reason), queued_at=now)
         if conversation is None:
             return None
-        try:
-            await self.rasa.pause(conversation_id)
-        except Unavailable as exc:
-            log.info("conversation %s: could not pause Rasa: %s", conversation_id, exc)
+        # pausing Rasa must not delay the visitor's queue place (Rasa may be the reason for
+        # escalating: down or hanging); the log lock keeps it before later tracker writes
+        self.spawn(self._pause_rasa(conversation_id), f"pause Rasa for {conversation_id}")
         await self.store.enqueue(conversation_id, conversation.priority, now)
         self.metrics.handoffs.labels(reason=reason).inc()
         log.info("conversation %s queued: reason=%s topic=%s", conversation_id, reason, topic)
@@ -396,6 +423,13 @@ class Router:
         await self.push_queue()
         await self.assign_pending()
         return conversation
+
+    async def _pause_rasa(self, conversation_id: str) -> None:
+        async with self._lock(f"log:{conversation_id}"):
+            try:
+                await self.rasa.pause(conversation_id)
+            except Unavailable as exc:
+                log.info("conversation %s: could not pause Rasa: %s", conversation_id, exc)
 
     async def _announce_queued(self, conversation: Conversation) -> None:
         state = await self.state_payload(conversation)
@@ -683,35 +717,48 @@ class Router:
         for key in [k for k, lock in self._locks.items() if not lock.locked()]:
             del self._locks[key]
         changed = False
-        statuses = {s.agent_id: s for s in await self.store.agent_statuses()}
         for agent_id in list(self.local_agents()):
-            status = statuses.get(agent_id)
+            # read just before writing, so that a presence change is not overwritten with an
+            # old value (set_agent_status writes the whole record)
+            status = await self.store.get_agent_status(agent_id)
             if status is not None:
-                status = AgentStatus(agent_id=agent_id, status=status.status, teams=status.teams,
-                                     capacity=status.capacity, active=status.active, last_seen=now)
-                await self.store.set_agent_status(status)
-                statuses[agent_id] = status
-        for conversation in await self.store.list_conversations(state="agent"):
+                await self.store.set_agent_status(AgentStatus(
+                    agent_id=agent_id, status=status.status, teams=status.teams,
+                    capacity=status.capacity, active=status.active, last_seen=self.clock()))
+        held = await self.store.list_conversations(state="agent")
+        statuses = {s.agent_id: s for s in await self.store.agent_statuses()}   # read after `held`
+        for conversation in held:
             agent_id = conversation.agent_id
             if not agent_id:
                 continue
             status = statuses.get(agent_id)
-            # offline for the grace period, or "online" but no live process refreshed it
-            # (its bridge process was killed) for as long
-            gone = status is None or (
-                now - status.last_seen > self.settings.agent_disconnect_grace_s
-                if status.status == "offline" else not self.present(status, now))
-            silent = conversation.meta.get("answered_by") != agent_id and \
-                now - (conversation.assigned_at or now) > self.settings.agent_answer_timeout_s
-            if gone:
+            if self._gone(status, now):
+                # on a busy process the snapshot may be seconds old: decide on a fresh read
+                status = await self.store.get_agent_status(agent_id)
+                if not self._gone(status, self.clock()):
+                    continue
+                log.info("agent %s counts as gone (%s)", agent_id,
+                         f"{status.status}, last seen {self.clock() - status.last_seen:.1f}s ago"
+                         if status else "no status")
                 changed |= await self.requeue(conversation, "agent_disconnected")
-            elif silent:
+            elif conversation.meta.get("answered_by") != agent_id and \
+                    now - (conversation.assigned_at or now) > self.settings.agent_answer_timeout_s:
                 changed |= await self.requeue(conversation, "agent_no_answer")
         await self.assign_pending()
         if changed or (now - self._queue_pushed_at >= QUEUE_REFRESH_S and await self.store.queue()):
-            await self.out.agents("queue", await self.queue_payload())
+            await self.out.agents("queue", await self.queue_payload(QUEUE_PUSH_LIMIT))
             self._queue_pushed_at = now
         await self.push_positions()
+
+    def _gone(self, status: AgentStatus | None, now: float) -> bool:
+        """The agent's chats go back to the queue: offline for the grace period, or
+        "online"/"away" but refreshed by no live process for as long (its bridge process
+        was killed), or no status at all."""
+        if status is None:
+            return True
+        if status.status == "offline":
+            return now - status.last_seen > self.settings.agent_disconnect_grace_s
+        return not self.present(status, now)
 
     async def run_watchdog(self) -> None:
         """The background loop behind tick(); started by the app's cleanup context."""

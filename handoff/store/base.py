@@ -108,6 +108,12 @@ class Store(abc.ABC):
         'queued' state also removes the conversation from the queue. Change agent_id only
         through claim/release, which keep the agents' active counts."""
 
+    async def get_conversations(self, conversation_ids: list[str]) -> list[Conversation]:
+        """Several conversations at once, in the given order, unknown ids left out.
+        Additive; the fallback loads them one by one, the Redis store in pipelines."""
+        found = [await self.get_conversation(cid) for cid in conversation_ids]
+        return [c for c in found if c is not None]
+
     @abc.abstractmethod
     async def transition(self, conversation_id: str, expected: tuple[str, ...], new_state: str,
                          **changes: Any) -> Conversation | None:

@@ -269,16 +269,23 @@ class RedisStore(Store):
     `socket_timeout` bounds every command, so a hung Redis turns into StoreError.
     """
 
+    MAX_CONNECTIONS = 64
+
     def __init__(self, url: str, *, prefix: str = "handoff:", socket_timeout: float = 5.0,
                  clock: Callable[[], float] = time.time):
         self._prefix = prefix
         self._clock = clock
-        self._redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=socket_timeout,
+        # a blocking pool: under a burst, commands wait (up to socket_timeout) for one of
+        # MAX_CONNECTIONS connections instead of failing at once (redis-py's default pool
+        # raises MaxConnectionsError past 100)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=self.MAX_CONNECTIONS, timeout=socket_timeout,
+            decode_responses=True, socket_timeout=socket_timeout,
             socket_connect_timeout=min(socket_timeout, 2.0),
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1,
                         supported_errors=(RedisConnectionError,)),
             health_check_interval=30)
+        self._redis = aioredis.Redis.from_pool(pool)
         kwargs = self._redis.connection_pool.connection_kwargs
         self._where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}" \
                       f"/{kwargs.get('db', 0)}"
@@ -404,6 +411,10 @@ class RedisStore(Store):
     @_wrap
     async def count_conversations(self, *, state: str | None = None) -> int:
         return await self._redis.zcard(self._key("state", state) if state else self._key("convs"))
+
+    @_wrap
+    async def get_conversations(self, conversation_ids: list[str]) -> list[Conversation]:
+        return await self._load_conversations(list(conversation_ids))
 
     async def _load_conversations(self, ids: list[str]) -> list[Conversation]:
         loaded: list[Conversation] = []

@@ -340,7 +340,7 @@ async def test_outside_business_hours_visitor_is_told(make_settings, fake_rasa):
             ack = await visitor.call("leave_email", {"session_id": sid, "email": "a@b.example"})
             assert ack["ok"]
             queue = await alice.next("queue", lambda q: not q["queue"])
-            assert queue == {"queue": []}
+            assert queue == {"queue": [], "total": 0}
         finally:
             await visitor.close()
             await alice.close()
