@@ -594,8 +594,9 @@ class Router:
         await self.out.visitor(conversation_id, "typing", {"from": "agent", "on": on, "agent_name": agent.name})
 
     async def note(self, agent: AgentInfo, conversation_id: str, text: str) -> Message:
-        """An internal note: logged for agents, never shown to the visitor."""
-        await self._conversation(conversation_id)
+        """An internal note: logged for agents, never shown to the visitor. Only the agent
+        who owns the chat may write one (no agent writes into a colleague's chat)."""
+        await self.owned(agent.id, conversation_id)
         message, _ = await self._append(conversation_id, "note", text, agent_id=agent.id, agent_name=agent.name)
         return message
 

@@ -81,7 +81,7 @@ async def run_soak(conversations: int = 30, seconds: float = 30.0, *, bridges: i
     hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     agent_names = [f"soak{i}" for i in range(agents)]
     for name in agent_names:
-        add_agent(agents_file, name, name=name.title(), teams=["general"], capacity=conversations,
+        add_agent(agents_file, name, name=name.title(), teams=["general"], capacity=50,
                   password="unused-" + name, hasher=hasher)
     latencies: list[float] = []
     with RedisServer() as redis:
