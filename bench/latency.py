@@ -130,7 +130,7 @@ class ViaBridge:
         t0 = time.perf_counter()
         await self.sockets[worker].emit("user_uttered", {"message": text, "session_id": conv,
                                                          "client_id": st["client_id"]})
-        data, t1 = await asyncio.wait_for(st["fut"], 60)
+        data, t1 = await asyncio.wait_for(st["fut"], 120)
         if data.get("sender") not in (None, "bot"):
             raise RuntimeError(f"unexpected reply {data!r}")
         return (t1 - t0) * 1000
@@ -153,9 +153,10 @@ async def run_round(arm: Any, concurrency: int, seconds: float, max_turns: int) 
                 try:
                     latencies.append(await arm.turn(w, conv, text))
                 except (RuntimeError, asyncio.TimeoutError, aiohttp.ClientError):
-                    errors += 1
-                    if errors > 20:
+                    errors += 1      # counted and reported; the conversation is abandoned
+                    if errors > 1000:
                         raise
+                    break
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
@@ -259,8 +260,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seconds = args.seconds or 1.0
     args.rasa = args.rasa or "real"
     args.levels = args.levels or "1,10,50"
-    args.rounds = args.rounds or 4
-    args.seconds = args.seconds or 12.0
+    args.rounds = args.rounds or 3
+    args.seconds = args.seconds or 10.0
     run = Run(args.name, args.quick, ["bench/latency.py", *(argv if argv is not None else sys.argv[1:])])
     logdir = tempdir("bench-latency-")
     stack = fake = bridge = None
@@ -276,7 +277,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             fake = start_fake_rasa(logdir)
             rasa_url, token = f"http://127.0.0.1:{fake.port}", "bench-fake-token"
             procs = {"rasa": fake}
-        bridge = start_bridge(logdir, rasa_url=rasa_url, rasa_token=token)
+        # Rasa's answer may take seconds at 50 conversations on 2 cores (queueing): the bridge's
+        # "bot unavailable" timeout (10 s by default) is raised so that it measures, not escalates
+        bridge = start_bridge(logdir, rasa_url=rasa_url, rasa_token=token,
+                              extra={"HANDOFF_RASA_TIMEOUT_S": "120"})
         procs["bridge"] = bridge
         procs["client"] = psutil.Process()
         print(f"latency: rasa={args.rasa} levels={args.levels} rounds={args.rounds} x {args.seconds}s", flush=True)

@@ -34,18 +34,24 @@ command -v redis-server >/dev/null || bash scripts/setup.sh --test
 PY=.venv-bridge/bin/python
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+failed=()
+bench() {  # name args...: one benchmark; a failure is reported and the others still run
+  local name="$1"; shift
+  "$PY" "$@" || { say "$name FAILED"; failed+=("$name"); }
+}
+
 say "load before the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 say "1/3 bot reply latency: bridge vs Rasa REST"
-"$PY" bench/latency.py "${quick[@]}" "${out[@]}"
+bench latency bench/latency.py "${quick[@]}" "${out[@]}"
 if [[ ${#quick[@]} -eq 0 ]]; then   # the bridge's own floor: the same against an instant fake Rasa
-  "$PY" bench/latency.py --rasa fake --name latency_fake_rasa --rounds 2 --seconds 6 "${out[@]}"
+  bench latency_fake_rasa bench/latency.py --rasa fake --name latency_fake_rasa --rounds 2 --seconds 6 "${out[@]}"
 fi
 say "2/3 cost of a bot turn: our config vs Rasa's default"
-"$PY" bench/turn_cost.py "${quick[@]}" "${out[@]}"
+bench turn_cost bench/turn_cost.py "${quick[@]}" "${out[@]}"
 say "3/3 bridge capacity"
-"$PY" bench/capacity.py "${quick[@]}" "${out[@]}"
+bench capacity bench/capacity.py "${quick[@]}" "${out[@]}"
 say "bridge CPU profile (escalations, relays, claims)"
-"$PY" bench/profile_bridge.py "${quick[@]}" "${out[@]}"
+bench bridge_profile bench/profile_bridge.py "${quick[@]}" "${out[@]}"
 
 # The NLU accuracy benchmark (bench/nlu/, another owner): its smoke entry only.
 if [[ -f bench/nlu/smoke.py ]]; then
@@ -61,3 +67,7 @@ fi
 
 "$PY" bench/report.py "${report[@]}"
 say "load after the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  say "failed: ${failed[*]} (their previous results, if any, were rendered)"
+  exit 1
+fi
