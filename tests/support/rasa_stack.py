@@ -40,7 +40,7 @@ class RasaStack:
     def __init__(self, *, model: Path | str | None = None, token: str | None = None,
                  endpoints_env: dict[str, str] | None = None, start_timeout: float = 240):
         self.model = Path(model) if model else MODEL_PATH
-        self.token = token or secrets.token_urlsafe(16)
+        self.token = token or secrets.token_hex(16)
         self.endpoints_env = dict(endpoints_env or {})
         self.start_timeout = start_timeout
         self.rasa_port = free_port()
@@ -89,7 +89,7 @@ class RasaStack:
                 [self._bin("rasa"), "run", "actions", "--actions", "actions",
                  "-p", str(self.action_port)], "actions.log", env)
             self.rasa_proc = self._spawn(
-                [self._bin("rasa"), "run", "--enable-api", "--auth-token", self.token,
+                [self._bin("rasa"), "run", "--enable-api", f"--auth-token={self.token}",
                  "-i", "127.0.0.1", "-p", str(self.rasa_port), "--endpoints", str(endpoints_file),
                  "-m", str(self.model)], "rasa.log", env)
             wait_for_port(self.action_port, self.start_timeout, self.action_proc)
