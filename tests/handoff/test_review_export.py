@@ -1,0 +1,69 @@
+"""bot.designer.review: fallbacks, escalations and flagged messages become NLU
+candidates with console links and masked personal data (bridge environment)."""
+from __future__ import annotations
+
+import yaml
+
+from bot.designer.review import check_out_path, export
+from handoff.store.base import Conversation, Message
+from handoff.store.memory import EmbeddedStore
+
+BASE = "http://support.example"
+
+
+async def _say(store, cid, mid, sender, text, ts):
+    await store.append_message(Message(id=mid, conversation_id=cid, ts=ts, sender=sender, text=text))
+
+
+async def test_flagged_fallback_and_escalation_become_candidates(tmp_path):
+    store = EmbeddedStore(clock=lambda: 1000.0)
+    await store.create_conversation(Conversation(id="c-flag", created_at=1000.0, updated_at=1000.0))
+    await _say(store, "c-flag", "m1", "visitor", "hi", 1001)
+    await _say(store, "c-flag", "m2", "bot", "Hi, I'm the assistant.", 1002)
+    await _say(store, "c-flag", "m3", "visitor",
+               "my voucher didn't work, mail me at jane.doe@example.com", 1003)
+    await _say(store, "c-flag", "m4", "bot", "Sorry, I'm not sure I understood. Did you mean one of these?", 1004)
+    await store.add_flag("c-flag", "m3", "alice", "about gift vouchers", 1010.0)
+
+    await store.create_conversation(Conversation(id="c-esc", created_at=1000.0, updated_at=1000.0))
+    await _say(store, "c-esc", "n1", "visitor", "call me on +44 20 7946 0958 about my lawsuit", 1005)
+    await store.update_conversation("c-esc", state="queued", reason="policy_topic", queued_at=1006.0)
+
+    out = tmp_path / "review" / "candidates.yml"
+    guesses = {"my voucher didn't work, mail me at jane.doe@example.com": "discounts"}
+    candidates = await export(store, out, since=0, base_url=BASE,
+                              guess=lambda cid, text: guesses.get(text))
+
+    text = out.read_text()
+    assert f"# flagged: {BASE}/console/#conversation=c-flag" in text
+    assert "jane.doe@example.com" not in text and "j***@example.com" in text
+    assert "7946 0958" not in text
+    doc = yaml.safe_load(text)
+    assert doc["version"] == "3.1"
+    by_intent = {block["intent"]: block["examples"] for block in doc["nlu"]}
+    [flagged] = by_intent["discounts"]
+    assert flagged == {"text": "my voucher didn't work, mail me at j***@example.com",
+                       "metadata": {"source": "flagged", "note": "about gift vouchers",
+                                    "conversation": f"{BASE}/console/#conversation=c-flag",
+                                    "message_id": "m3"}}
+    [escalation] = by_intent["unknown"]
+    assert escalation["metadata"]["source"] == "escalation"
+    assert escalation["metadata"]["reason"] == "policy_topic"
+    assert escalation["metadata"]["conversation"] == f"{BASE}/console/#conversation=c-esc"
+    assert "about my lawsuit" in escalation["text"]
+    assert sorted(c.source for c in candidates) == ["escalation", "flagged"]
+
+
+async def test_unflagged_fallback_is_a_candidate_and_data_dir_is_refused(tmp_path):
+    store = EmbeddedStore(clock=lambda: 50.0)
+    await store.create_conversation(Conversation(id="c1", created_at=50.0, updated_at=50.0))
+    await _say(store, "c1", "a", "visitor", "wibble wobble", 51)
+    await _say(store, "c1", "b", "bot", "Sorry, I didn't get that. Could you say it differently?", 52)
+    out = tmp_path / "c.yml"
+    [cand] = await export(store, out, since=0, base_url=BASE)
+    assert (cand.source, cand.intent, cand.text) == ("fallback", "unknown", "wibble wobble")
+    assert "# fallback: http://support.example/console/#conversation=c1" in out.read_text()
+    from bot.designer.review import PROJECT_ROOT
+    import pytest
+    with pytest.raises(SystemExit):
+        check_out_path(PROJECT_ROOT / "data" / "nlu" / "review.yml")
