@@ -37,6 +37,7 @@ from .store.base import AgentStatus, Conversation, Message, Store
 log = logging.getLogger(__name__)
 
 QUEUE_REFRESH_S = 10.0   # a non-empty queue is re-sent this often (waiting times, aging)
+HISTORY_LIMIT = 1000     # messages replayed to a visitor tab / shown to an agent: the newest
 QUEUE_PUSH_LIMIT = 100   # entries in a pushed `queue` event (with "total"); GET /api/queue has all
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 METADATA_KEYS = ("page_url", "user_agent", "language", "visitor_id", "referrer", "title")
@@ -185,8 +186,19 @@ class Router:
 
     async def history(self, conversation_id: str) -> list[dict[str, Any]]:
         """The visitor-visible log (agents' internal notes left out)."""
-        return [to_wire(m) for m in await self.store.messages(conversation_id, limit=1000)
-                if m.sender != "note"]
+        return [to_wire(m) for m in await self.recent_log(conversation_id) if m.sender != "note"]
+
+    async def recent_log(self, conversation_id: str, keep: int = HISTORY_LIMIT) -> list[Message]:
+        """The last `keep` messages of the log, in order (a replay after a reconnect must
+        include the newest messages, also in a conversation longer than `keep`)."""
+        kept: list[Message] = []
+        after: str | None = None
+        while True:
+            page = await self.store.messages(conversation_id, after_id=after, limit=keep)
+            kept = (kept + page)[-keep:]
+            if len(page) < keep:
+                return kept
+            after = page[-1].id
 
     async def visitor_message(self, conversation_id: str, text: str, *, client_id: str | None,
                               metadata: dict[str, Any]) -> tuple[Message, bool]:
@@ -470,7 +482,7 @@ class Router:
     async def assigned_payload(self, conversation_id: str) -> dict[str, Any]:
         """conversation + handoff packet + log, as an agent sees them (PII masked)."""
         conversation = await self._conversation(conversation_id)
-        log_ = await self.store.messages(conversation_id, limit=1000)
+        log_ = await self.recent_log(conversation_id)
         try:
             tracker = await self.rasa.tracker(conversation_id)
         except Unavailable:

@@ -247,3 +247,24 @@ async def test_agent_replies_reach_every_tab_of_that_agent(bridge, fake_rasa):
     finally:
         for client in (visitor, tab1, tab2, bob):
             await client.close()
+
+
+async def test_history_replays_the_newest_messages_of_a_long_conversation(bridge):
+    """A reconnecting tab must get what it missed, also after more than 1000 messages."""
+    from handoff.routing import HISTORY_LIMIT
+    from handoff.store.base import Message
+    visitor = Visitor(bridge.url)
+    tab = Visitor(bridge.url)
+    try:
+        sid = await visitor.start()
+        store = bridge.bridge.store
+        for i in range(HISTORY_LIMIT + 50):
+            await store.append_message(Message(id=f"m{i:05d}", conversation_id=sid, ts=float(i),
+                                               sender="visitor", text=f"n{i}", client_id=f"c{i}"))
+        await tab.start(sid)
+        history = await tab.next("history")
+        texts = [m["text"] for m in history["messages"]]
+        assert len(texts) == HISTORY_LIMIT and texts[-1] == f"n{HISTORY_LIMIT + 49}" and texts[0] == "n50"
+    finally:
+        await visitor.close()
+        await tab.close()

@@ -27,8 +27,10 @@ from argon2 import PasswordHasher
 
 from handoff.agents import add_agent
 from handoff.auth import issue_token
+from handoff.shapes import to_wire
+from handoff.store.redis import RedisStore
 from tests.reliability.harness import (QUIET_LIMITS, BridgeProcess, ResilientAgent, ResilientVisitor,
-                                       server_log, until)
+                                       until)
 from tests.support.fake_rasa import FakeRasa
 from tests.support.processes import RedisServer
 
@@ -61,6 +63,18 @@ class SoakResult:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+async def full_log(store: RedisStore, conversation_id: str) -> list[dict[str, Any]]:
+    """The whole log as stored (history replays only the newest 1000 messages)."""
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = await store.messages(conversation_id, after_id=after, limit=1000)
+        out += [to_wire(m) for m in page if m.sender != "note"]
+        if len(page) < 1000:
+            return out
+        after = page[-1].id
 
 
 async def _drop(client) -> None:
@@ -172,8 +186,10 @@ async def run_soak(conversations: int = 30, seconds: float = 30.0, *, bridges: i
                     if not proc.alive():
                         result.problems.append(f"{proc.name} died:\n{proc.log()}")
                 # the checks
+                store = RedisStore(redis.url, prefix="soak:")
+                await store.start()
                 for v in visitors:
-                    log_ = await server_log(procs[0].url, v.session_id)
+                    log_ = await full_log(store, v.session_id)
                     sent_ids = [mid for _, _, mid in v.acked]
                     logged = [m for m in log_ if m["sender"] == "visitor"]
                     logged_ids = [m["id"] for m in logged]
@@ -199,6 +215,7 @@ async def run_soak(conversations: int = 30, seconds: float = 30.0, *, bridges: i
                         answered = {m.get("text") for m in log_ if m["sender"] == "bot"}
                         result.bot_replies += len(answered)
                         result.unanswered_bot += sum(1 for _, t, _ in v.acked if f"echo: {t}" not in answered)
+                await store.close()
                 result.visitor_messages = sum(len(v.acked) for v in visitors)
                 result.agent_messages = sum(map(len, agent_sent.values()))
                 if latencies:
