@@ -67,3 +67,27 @@ async def test_unflagged_fallback_is_a_candidate_and_data_dir_is_refused(tmp_pat
     import pytest
     with pytest.raises(SystemExit):
         check_out_path(PROJECT_ROOT / "data" / "nlu" / "review.yml")
+
+
+async def test_analytics_csv_one_row_a_day():
+    import csv
+    import io
+
+    from bot.designer.analytics_csv import daily_csv, store_fetcher
+
+    day = 1_763_769_600.0  # 2025-11-22 00:00 UTC
+    store = EmbeddedStore(clock=lambda: day)
+    await store.create_conversation(Conversation(id="a", created_at=day + 10, updated_at=day + 10))
+    await store.create_conversation(Conversation(
+        id="b", created_at=day + 20, updated_at=day + 20, reason="frustration",
+        queued_at=day + 30, assigned_at=day + 90, first_agent_reply_at=day + 100, rating=4))
+    await store.create_conversation(Conversation(id="c", created_at=day + 86400 + 5,
+                                                 updated_at=day + 86400 + 5))
+    text = await daily_csv(store_fetcher(store), day, day + 2 * 86400)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["date"] for r in rows] == ["2025-11-22", "2025-11-23"]
+    first = rows[0]
+    assert (first["conversations"], first["resolved_by_bot"], first["handoffs"],
+            first["handoffs_frustration"], first["queue_wait_median_s"], first["rating_average"]) == \
+        ("2", "1", "1", "1", "60.0", "4.0")
+    assert (rows[1]["conversations"], rows[1]["handoffs"]) == ("1", "0")
