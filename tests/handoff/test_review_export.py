@@ -91,3 +91,30 @@ async def test_analytics_csv_one_row_a_day():
             first["handoffs_frustration"], first["queue_wait_median_s"], first["rating_average"]) == \
         ("2", "1", "1", "1", "60.0", "4.0")
     assert (rows[1]["conversations"], rows[1]["handoffs"]) == ("1", "0")
+
+
+def test_review_cli_reads_a_redis_store(redis_url, tmp_path):
+    import asyncio
+
+    from bot.designer.review import main
+    from handoff.store import open_store
+
+    async def seed():
+        store = open_store(redis_url)
+        await store.start()
+        try:
+            await store.create_conversation(Conversation(id="r1"))
+            await _say(store, "r1", "x1", "visitor", "my card 4111 1111 1111 1111 was charged twice", 2e9)
+            await store.add_flag("r1", "x1", "bob", "double charge", 2e9)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    out = tmp_path / "review" / "candidates.yml"
+    assert main(["--store-url", redis_url, "--since", "0", "--out", str(out),
+                 "--base-url", BASE]) == 0
+    doc = yaml.safe_load(out.read_text())
+    [example] = doc["nlu"][0]["examples"]
+    assert "4111 1111 1111 1111" not in example["text"]
+    assert example["metadata"]["conversation"] == f"{BASE}/console/#conversation=r1"
+    assert example["metadata"]["source"] == "flagged"
