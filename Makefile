@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 RASA := .venv-rasa/bin/rasa
 
-.PHONY: help setup run test train validate test-bot bench agent screenshots clean
+.PHONY: help setup run test train validate review ship analytics-csv test-bot bench agent screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,8 +20,17 @@ test: ## Run every test (installs what is missing, trains the model if needed)
 train: ## Train the model (skipped when data and config did not change)
 	bash scripts/train.sh
 
-validate: setup ## Check the training data (rasa data validate)
-	$(RASA) data validate --fail-on-warnings
+validate: setup ## Check the training data (rasa data validate plus the designer checks, with file:line)
+	.venv-rasa/bin/python -m bot.designer.validate
+
+review: setup ## Export review candidates from live conversations: make review SINCE=7d (needs Redis)
+	.venv-bridge/bin/python -m bot.designer.review --since $(or $(SINCE),7d) --out review/candidates.yml
+
+ship: setup ## Train and load the new model into the running Rasa without a restart
+	.venv-rasa/bin/python -m bot.designer.ship
+
+analytics-csv: setup ## Dashboard numbers as CSV, one row a day: make analytics-csv SINCE=30d TOKEN=...
+	.venv-bridge/bin/python -m bot.designer.analytics_csv --since $(or $(SINCE),7d) --token "$(TOKEN)" --out review/analytics.csv
 
 test-bot: train ## Run the test stories and NLU evaluation with rasa test
 	$(RASA) test --model models/supportline.tar.gz --stories tests/bot --nlu tests/bot/heldout_nlu.yml --out results
