@@ -33,7 +33,7 @@ analytics-csv: setup ## Dashboard numbers as CSV, one row a day: make analytics-
 	.venv-bridge/bin/python -m bot.designer.analytics_csv --since $(or $(SINCE),7d) --token "$(TOKEN)" --out review/analytics.csv
 
 test-bot: train ## Run the test stories and NLU evaluation with rasa test
-	$(RASA) test --model models/supportline.tar.gz --stories tests/bot --nlu tests/bot/heldout_nlu.yml --out results
+	$(RASA) test --model models/supportline.tar.gz --stories tests/bot/test_stories.yml --nlu tests/bot/heldout_nlu.yml --out results
 
 bench: setup ## Run the benchmarks and update docs/benchmarks.md
 	bash bench/run.sh
