@@ -9,19 +9,6 @@ source "$(dirname "$0")/env.sh"
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-find_python310() {
-  local c
-  for c in python3.10 "$(command -v pyenv >/dev/null && echo "$(pyenv root)/versions/"3.10*/bin/python3.10)" \
-           "$HOME"/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do
-    for p in $c; do
-      if [[ -n "$p" ]] && "$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then
-        command -v "$p" 2>/dev/null || echo "$p"; return 0
-      fi
-    done
-  done
-  return 1
-}
-
 find_bridge_python() {
   local p
   for p in python3.13 python3.12 python3.11 python3; do

@@ -13,19 +13,6 @@ source "$(dirname "$0")/../../scripts/env.sh"
 LOCK="$PROJECT_ROOT/requirements/nlu.lock"
 NLU_VENV="$SUPPORTLINE_CACHE/venvs/nlu-$(lock_hash "$LOCK")"
 
-find_python310() {
-  local c p
-  for c in python3.10 "$(command -v pyenv >/dev/null && echo "$(pyenv root)/versions/"3.10*/bin/python3.10)" \
-           "$HOME"/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do
-    for p in $c; do
-      if [[ -n "$p" ]] && "$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then
-        command -v "$p" 2>/dev/null || echo "$p"; return 0
-      fi
-    done
-  done
-  return 1
-}
-
 if [[ ! -f "$NLU_VENV/.complete" ]]; then
   [[ -x "$UV" ]] || bash "$PROJECT_ROOT/scripts/setup.sh"   # installs uv (and the other envs)
   py310="$(find_python310)" || die "the NLU environment needs Python 3.10 (not found as python3.10, under pyenv, or in /usr/bin)"

@@ -35,7 +35,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TRAINED = PROJECT_ROOT / "models" / "supportline.tar.gz"
 
 
-def _http(method: str, url: str, body: Any = None, timeout: float = 300) -> tuple[int, Any]:
+def http_json(method: str, url: str, body: Any = None, timeout: float = 300) -> tuple[int, Any]:
+    """(status, parsed JSON or text) of one request to Rasa's HTTP API; HTTP errors are returned, not raised."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
@@ -78,11 +79,11 @@ def release_copy(model: Path) -> Path:
 def load_model(rasa_url: str, token: str, model_file: Path) -> dict[str, Any]:
     """PUT /model, then GET /status; the status once it names model_file."""
     query = f"?token={urllib.parse.quote(token)}" if token else ""
-    status, body = _http("PUT", f"{rasa_url.rstrip('/')}/model{query}",
+    status, body = http_json("PUT", f"{rasa_url.rstrip('/')}/model{query}",
                          {"model_file": str(model_file.resolve())})
     if status not in (200, 204):
         raise SystemExit(f"Rasa refused the model ({status}): {body}")
-    status, info = _http("GET", f"{rasa_url.rstrip('/')}/status{query}", timeout=30)
+    status, info = http_json("GET", f"{rasa_url.rstrip('/')}/status{query}", timeout=30)
     if status != 200 or not isinstance(info, dict):
         raise SystemExit(f"GET /status failed ({status}): {info}")
     if Path(str(info.get("model_file", ""))).name != model_file.name:

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bot.designer.ship import http_json
 from tests.support.processes import PROJECT_ROOT, free_port, stop, wait_for_port
 
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
@@ -130,17 +131,4 @@ class RasaStack:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def request(method: str, url: str, body: object | None = None, timeout: float = 30):
-    """(status, parsed JSON or text) of one HTTP request; never raises on HTTP errors."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
+request = http_json
