@@ -62,8 +62,8 @@ class Proc:
     def num_fds(self) -> int:
         return self.ps.num_fds()
 
-    def stop(self) -> None:
-        stop(self.popen)
+    def stop(self, timeout: float = 10) -> None:
+        stop(self.popen, timeout)
 
 
 def start_bridge(logdir: Path, *, rasa_url: str, rasa_token: str, store_url: str = "",

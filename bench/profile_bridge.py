@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                6 if a.quick else 50))
                 work["claims"], work["claim_attempts"], work["agents"] = race["claimed"], race["attempts"], race["agents"]
             finally:
-                bridge.stop()
+                bridge.stop(timeout=120)   # writing the profile takes a while
                 time.sleep(0.5)
     finally:
         fake.stop()
