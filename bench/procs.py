@@ -91,20 +91,23 @@ _BRIDGE_MAIN = (
     "sys.exit(main())\n")
 
 # The same under cProfile, counting CPU time of the process (not wall time: on a loaded
-# machine a send() that wakes the peer often "takes" the peer's time slice); aiohttp's
-# run_app returns on SIGTERM, then the stats are written.
+# machine a send() that wakes the peer often "takes" the peer's time slice). SIGUSR1 writes
+# the stats and ends the process at once (a graceful shutdown may take long).
 _BRIDGE_PROFILED = (
-    "import cProfile, resource, sys, time\n"
+    "import cProfile, os, resource, signal, sys, time\n"
     "s, h = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
     "resource.setrlimit(resource.RLIMIT_NOFILE, (h, h))\n"
     "from handoff.__main__ import main\n"
     "prof = cProfile.Profile(time.process_time)\n"
-    "prof.enable()\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
+    "def dump(*_):\n"
     "    prof.disable()\n"
-    "    prof.dump_stats({path!r})\n")
+    "    prof.dump_stats({path!r} + '.tmp')\n"
+    "    os.replace({path!r} + '.tmp', {path!r})\n"
+    "    os._exit(0)\n"
+    "signal.signal(signal.SIGUSR1, dump)\n"
+    "prof.enable()\n"
+    "main()\n"
+    "dump()\n")
 
 
 def start_fake_rasa(logdir: Path, token: str = "bench-fake-token") -> Proc:

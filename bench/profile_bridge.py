@@ -107,8 +107,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                6 if a.quick else 50))
                 work["claims"], work["claim_attempts"], work["agents"] = race["claimed"], race["attempts"], race["agents"]
             finally:
-                bridge.stop(timeout=120)   # writing the profile takes a while
-                time.sleep(0.5)
+                import os
+                import signal
+                os.kill(bridge.popen.pid, signal.SIGUSR1)   # write the profile and exit
+                deadline = time.monotonic() + 120
+                while not prof_path.is_file() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                bridge.stop()
     finally:
         fake.stop()
     if not prof_path.is_file():
