@@ -481,8 +481,9 @@ def section_smoke() -> str:
         "with `--quick` into a temporary directory and checks that it finishes and writes its JSON with the "
         "expected fields; it asserts no timings. Quick modes: latency against the fake Rasa (levels 1 and 5, "
         "1-second rounds); turn cost with our model only, in process (a load of the model, 12 turns, 20 held-out "
-        "examples, a 4-turn profile); capacity with 60 connections, 10 agents racing for 10 conversations, one "
-        "and two bridges on Redis. The report renderer runs on those files too.", ""])
+        "examples, a 4-turn profile); capacity with 60 connections, 6 agents racing for 6 conversations, one "
+        "and two bridges on Redis; the bridge profile with 3 chats and 6 claims. The report renderer runs on "
+        "those files too. About 40 s on a quiet machine, 2-3 minutes under load.", ""])
 
 
 def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
