@@ -156,7 +156,9 @@ async def run_soak(conversations: int = 30, seconds: float = 30.0, *, bridges: i
                     clients: list[Any] = [*visitors, *consoles]
                     while not stop.is_set():
                         await asyncio.sleep(rng.expovariate(1.0 / disconnect_every_s) / max(1, len(clients) / 10))
-                        victim = rng.choice(clients)
+                        # every fifth drop is an agent's, so agents are dropped in short runs too
+                        drops = result.visitor_disconnects + result.agent_disconnects
+                        victim = rng.choice(consoles if drops % 5 == 4 else visitors)
                         if isinstance(victim, ResilientAgent):
                             result.agent_disconnects += 1
                         else:
