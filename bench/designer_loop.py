@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PROJECT_ROOT, RASA_VENV, machine, print_table, summary, utcnow, write_result  # noqa: E402
+from bench.common import PROJECT_ROOT, RASA_VENV, loadavg, machine, print_table, summary, utcnow, write_result  # noqa: E402
 from bot.designer.ship import http_json, load_model  # noqa: E402
 from tests.support.rasa_stack import RasaStack  # noqa: E402
 
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rounds = []
+    started_utc, started, load_start = utcnow(), time.monotonic(), loadavg()
     with RasaStack() as (url, token):
         sender = f"designer-{secrets.token_hex(4)}"
         say(url, token, sender, "what are your opening hours")
@@ -102,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                 [[k, f"{stats[k]['p50'] / 1000:.1f}", f"{stats[k]['max'] / 1000:.1f}"] for k in keys],
                 title=f"Designer loop: edit → train → PUT /model → new answer ({len(rounds)} rounds)")
     print(f"conversation started before the edits kept its history: {kept}")
-    write_result("designer_loop", {"benchmark": "designer_loop", "finished_utc": utcnow(), "machine": machine(),
+    write_result("designer_loop", {"benchmark": "designer_loop", "started_utc": started_utc,
+                                   "finished_utc": utcnow(), "duration_s": time.monotonic() - started,
+                                   "load_start": load_start, "load_end": loadavg(), "machine": machine(),
                                    "rounds": rounds, "conversation_kept": kept,
                                    "median_s": {k: stats[k]["p50"] / 1000 for k in keys}}, args.out)
     return 0 if kept else 1

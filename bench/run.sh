@@ -12,6 +12,7 @@
 #   .venv-bridge/bin/python bench/turn_cost.py   our config vs rasa init's, curve, accuracy, profile
 #   .venv-bridge/bin/python bench/capacity.py    10,000 widgets, relay, escalation, claims on Redis
 #   .venv-bridge/bin/python bench/profile_bridge.py   where the bridge's CPU goes in those
+#   .venv-bridge/bin/python bench/designer_loop.py  edit to live: train, PUT /model, new answer
 #   .venv-bridge/bin/python bench/report.py      the page and the plots
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
@@ -50,6 +51,10 @@ say "2/3 cost of a bot turn: our config vs Rasa's default"
 bench turn_cost bench/turn_cost.py "${quick[@]}" "${out[@]}"
 say "3/3 bridge capacity"
 bench capacity bench/capacity.py "${quick[@]}" "${out[@]}"
+if [[ ${#quick[@]} -eq 0 ]]; then
+  say "designer loop: edit to live"
+  bench designer_loop bench/designer_loop.py "${out[@]}"
+fi
 say "bridge CPU profile (escalations, relays, claims)"
 bench bridge_profile bench/profile_bridge.py "${quick[@]}" "${out[@]}"
 
