@@ -204,6 +204,14 @@ class AgentNamespace(socketio.AsyncNamespace):
         await self.bridge.router.agent_status(agent, _str(data, "status", max_len=20))
         return {"ok": True}
 
+    def _text(self, data: dict[str, Any]) -> str:
+        """The event's text: a non-empty string within the message size limit."""
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise BadRequest("text must be a non-empty string")
+        self.bridge.limits.check_text(text)
+        return text
+
     @socket_edge(error_event=False)
     async def on_claim(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
@@ -213,10 +221,7 @@ class AgentNamespace(socketio.AsyncNamespace):
     @socket_edge(error_event=False)
     async def on_message(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise BadRequest("text must be a non-empty string")
-        self.bridge.limits.check_text(text)
+        text = self._text(data)
         client_id = _str(data, "client_id", required=False, max_len=100)
         message = await self.bridge.router.agent_message(agent, _str(data, "conversation_id"), text, client_id)
         return {"ok": True, "id": message.id}
@@ -233,10 +238,7 @@ class AgentNamespace(socketio.AsyncNamespace):
     @socket_edge(error_event=False)
     async def on_note(self, sid: str, data: Any) -> dict[str, Any]:
         agent, data = await self._prepare(sid, data)
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise BadRequest("text must be a non-empty string")
-        self.bridge.limits.check_text(text)
+        text = self._text(data)
         message = await self.bridge.router.note(agent, _str(data, "conversation_id"), text)
         return {"ok": True, "id": message.id}
 
