@@ -59,9 +59,15 @@ if [[ $want_test -eq 1 ]]; then
   command -v redis-server >/dev/null || apt_install redis-server
   if ! command -v pg_ctlcluster >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt_install postgresql
+    # A server installed here only for the tests: let the postgres role in over loopback
+    # without a password, as the tests connect (postgresql://postgres@127.0.0.1:5432).
+    hba="$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -n 1)"
+    as_root sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main reload >/dev/null 2>&1 || true
   fi
+  pg_version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
   if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
     say "starting PostgreSQL"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
+    as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
   fi
 fi
