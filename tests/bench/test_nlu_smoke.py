@@ -1,9 +1,8 @@
 """Smoke run of the NLU benchmarks (bench/nlu): trains our pipeline on a tiny slice of
 BANKING77 and CLINC150, evaluates, and checks the JSON result files' fields.
 
-Runs in the NLU environment (bash bench/nlu/setup.sh makes .venv-nlu); skipped when it
-or the benchmark data (../shared/benchmarks) is missing (a skip fails the run under
-SUPPORTLINE_STRICT=1).
+Runs in the NLU environment (bash bench/nlu/setup.sh makes .venv-nlu); fails when it
+or the benchmark data (../shared/benchmarks) is missing.
 """
 import json
 import os
@@ -23,9 +22,9 @@ DATA = ROOT.parent / "shared" / "benchmarks"
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     if not PY.exists():
-        pytest.skip("no .venv-nlu: run bash bench/nlu/setup.sh")
+        pytest.fail("no .venv-nlu: run bash bench/nlu/setup.sh")
     if not (DATA / "banking77").is_dir() or not (DATA / "clinc150").is_dir():
-        pytest.skip(f"benchmark data not found at {DATA}")
+        pytest.fail(f"benchmark data not found at {DATA}")
     out = tmp_path_factory.mktemp("nlu-smoke")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
            "RASA_TELEMETRY_ENABLED": "false", "SUPPORTLINE_BENCHMARKS": str(DATA)}
