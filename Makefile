@@ -23,8 +23,8 @@ train: ## Train the model (skipped when data and config did not change)
 validate: setup ## Check the training data (rasa data validate plus the designer checks, with file:line)
 	.venv-rasa/bin/python -m bot.designer.validate
 
-review: setup ## Export review candidates from live conversations: make review SINCE=7d (needs Redis)
-	.venv-bridge/bin/python -m bot.designer.review --since $(or $(SINCE),7d) --out review/candidates.yml
+review: setup ## Export review candidates from the running bridge: make review SINCE=7d TOKEN=...
+	.venv-bridge/bin/python -m bot.designer.review --since $(or $(SINCE),7d) --token "$(TOKEN)" --out review/candidates.yml
 
 ship: setup ## Train and load the new model into the running Rasa without a restart
 	.venv-rasa/bin/python -m bot.designer.ship

@@ -1,5 +1,6 @@
 """The HTTP API under /api/ (docs/protocol.md section 3, details in docs/bridge.md):
-agent login/logout, the queue, one conversation, article suggestions, analytics.
+agent login/logout, the queue, one conversation, article suggestions, analytics,
+review candidates for the conversation designers.
 
 Handlers parse and check input and call auth/routing; errors are raised as
 errors.HandoffError and turned into JSON by handoff.http_errors.
@@ -18,6 +19,7 @@ from .analytics import analytics
 from .context import BRIDGE, Bridge
 from .errors import BadRequest, TooLarge, Unauthorized
 from .net import request_ip
+from .review import collect as collect_review
 from .routing import AgentInfo
 
 log = logging.getLogger(__name__)
@@ -159,6 +161,15 @@ async def analytics_view(request: web.Request) -> web.Response:
     return web.json_response(analytics(conversations, since, until))
 
 
+async def review_view(request: web.Request) -> web.Response:
+    """Review candidates (handoff.review; texts masked) for ``python -m bot.designer.review``."""
+    await require_agent(request)
+    since = _time_param(request, "since", time.time() - 7 * 86400)
+    candidates = await collect_review(_bridge(request).store, since=since,
+                                      base_url=str(request.url.origin()))
+    return web.json_response({"since": since, "candidates": [c.to_json() for c in candidates]})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/agent/login", login)
     app.router.add_post("/api/agent/logout", logout)
@@ -168,3 +179,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/flags", flags)
     app.router.add_get("/api/kb/search", kb_search)
     app.router.add_get("/api/analytics", analytics_view)
+    app.router.add_get("/api/review", review_view)

@@ -1,66 +1,58 @@
 """Review export: turn what went wrong in live conversations into NLU candidates.
 
-Runs in the bridge's environment (it reads the bridge's store and reuses
-handoff.pii). Collects, for conversations updated since ``--since``:
+Runs in the bridge's environment. The candidates (collected by handoff.review, the one
+place shared with the bridge's ``GET /api/review``) are, for conversations updated
+since ``--since``:
 
 * visitor messages that led to a fallback (the bot answered with the clarifying
   question of action_clarify, or Rasa's default "didn't get that");
 * the last visitor message before each escalation, grouped by reason;
 * messages agents flagged as misunderstood (``flag`` in the console, ``GET /api/flags``).
 
-and writes them as Rasa NLU YAML (``nlu:``) to a review file, never into data/.
+and are written as Rasa NLU YAML (``nlu:``) to a review file, never into data/.
 Each example carries ``metadata`` (source, reason, flag note and a link to the
 conversation in the agent console) and a comment with the same link; emails,
 card and phone numbers are masked. Intents are guessed from Rasa's tracker when
 ``--rasa-url`` is given (the parsed intent, or for a fallback the best other
 intent of the ranking), else ``unknown``.
 
+Two sources:
+
+* the running bridge (default; any store, also the embedded one of ``make run``):
+  ``--bridge-url`` (default http://127.0.0.1:8080) with an agent token (``--token`` or
+  $HANDOFF_AGENT_TOKEN), or ``--username`` and $HANDOFF_AGENT_PASSWORD to log in;
+* the store directly (Redis): ``--store-url redis://...``.
+
 Usage::
 
-    .venv-bridge/bin/python -m bot.designer.review --store-url redis://localhost:6379/0 \\
-        --since 2026-11-01 --out review/candidates.yml [--rasa-url http://localhost:5005]
-
-The embedded store lives inside the bridge process only, so export from Redis
-(the store of every multi-bridge or production setup).
+    HANDOFF_AGENT_TOKEN=... .venv-bridge/bin/python -m bot.designer.review \\
+        --since 7d --out review/candidates.yml [--rasa-url http://localhost:5005]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from handoff.pii import mask_text
+from handoff.review import FALLBACK_MARKERS, Candidate, collect, conversation_link
 from handoff.store import open_store
-from handoff.store.base import Message, Store
+from handoff.store.base import Store
 
-FALLBACK_MARKERS = ("Sorry, I'm not sure I understood", "Sorry, I didn't get that")
+__all__ = ["Candidate", "FALLBACK_MARKERS", "check_out_path", "collect", "conversation_link",
+           "export", "fetch_candidates", "main", "parse_since", "render"]
+
 NOT_GUESSED = {"nlu_fallback"}
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Candidate:
-    text: str                      # masked
-    conversation_id: str
-    message_id: str
-    source: str                    # fallback | escalation | flagged
-    link: str
-    intent: str = "unknown"
-    reason: str | None = None
-    note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def conversation_link(base_url: str, conversation_id: str) -> str:
-    return f"{base_url.rstrip('/')}/console/#conversation={urllib.parse.quote(conversation_id, safe='')}"
 
 
 def parse_since(value: str) -> float:
@@ -77,8 +69,11 @@ def parse_since(value: str) -> float:
         return parsed.timestamp()
 
 
-def rasa_intent_guesser(rasa_url: str, token: str | None = None) -> Callable[[str, str], str | None]:
-    """(conversation id, raw text) -> intent name from the Rasa tracker, cached per conversation."""
+def rasa_intent_guesser(rasa_url: str, token: str | None = None,
+                        masked: bool = False) -> Callable[[str, str], str | None]:
+    """(conversation id, text) -> intent name from the Rasa tracker, cached per conversation.
+
+    ``masked``: the text given is already masked (bridge mode), so compare masked texts."""
     cache: dict[str, list[dict[str, Any]]] = {}
 
     def guess(conversation_id: str, text: str) -> str | None:
@@ -92,7 +87,8 @@ def rasa_intent_guesser(rasa_url: str, token: str | None = None) -> Callable[[st
             except Exception:  # noqa: BLE001 - a guess only
                 cache[conversation_id] = []
         for event in reversed(cache[conversation_id]):
-            if event.get("event") != "user" or (event.get("text") or "") != text:
+            said = event.get("text") or ""
+            if event.get("event") != "user" or (mask_text(said) if masked else said) != text:
                 continue
             parse = event.get("parse_data") or {}
             name = (parse.get("intent") or {}).get("name")
@@ -104,71 +100,6 @@ def rasa_intent_guesser(rasa_url: str, token: str | None = None) -> Callable[[st
         return None
 
     return guess
-
-
-async def _all_messages(store: Store, conversation_id: str) -> list[Message]:
-    messages: list[Message] = []
-    after = None
-    while True:
-        page = await store.messages(conversation_id, after_id=after, limit=500)
-        messages += page
-        if len(page) < 500:
-            return messages
-        after = page[-1].id
-
-
-async def collect(store: Store, *, since: float, base_url: str,
-                  guess: Callable[[str, str], str | None] | None = None) -> list[Candidate]:
-    """Candidates from the store, in conversation order, one per visitor message."""
-    found: dict[tuple[str, str], Candidate] = {}
-
-    def add(message: Message, source: str, **extra: Any) -> None:
-        key = (message.conversation_id, message.id)
-        if key in found:  # one example per message; flagged wins, notes kept
-            cand = found[key]
-            if source == "flagged":
-                cand.source, cand.note = "flagged", extra.get("note") or cand.note
-            cand.reason = cand.reason or extra.get("reason")
-            return
-        intent = (message.payload or {}).get("intent") or (guess(message.conversation_id, message.text or "")
-                                                          if guess else None)
-        found[key] = Candidate(text=mask_text(message.text or ""), conversation_id=message.conversation_id,
-                               message_id=message.id, source=source,
-                               link=conversation_link(base_url, message.conversation_id),
-                               intent=intent or "unknown", reason=extra.get("reason"),
-                               note=extra.get("note"))
-
-    conversations = await store.list_conversations(since=since, limit=100_000)
-    logs: dict[str, list[Message]] = {}
-    for conversation in reversed(conversations):  # oldest first
-        log = logs[conversation.id] = await _all_messages(store, conversation.id)
-        last_visitor: Message | None = None
-        escalated = False
-        for message in log:
-            if message.sender == "visitor" and message.text:
-                last_visitor = message
-            elif message.sender == "bot" and last_visitor is not None:
-                text = message.text or ""
-                if any(text.startswith(marker) for marker in FALLBACK_MARKERS):
-                    add(last_visitor, "fallback")
-                if (message.payload or {}).get("handoff") or (message.payload or {}).get("custom", {}).get("handoff"):
-                    add(last_visitor, "escalation", reason=conversation.reason)
-                    escalated = True
-        if conversation.reason and not escalated and last_visitor is not None:
-            cutoff = conversation.queued_at or conversation.assigned_at or float("inf")
-            before = [m for m in log if m.sender == "visitor" and m.text and m.ts <= cutoff]
-            if before:
-                add(before[-1], "escalation", reason=conversation.reason)
-    for flag in await store.flags():
-        if float(flag.get("ts") or 0) < since:
-            continue
-        cid = flag["conversation_id"]
-        if cid not in logs:
-            logs[cid] = await _all_messages(store, cid)
-        message = next((m for m in logs[cid] if m.id == flag["message_id"]), None)
-        if message is not None and message.text:
-            add(message, "flagged", note=flag.get("note") or None)
-    return list(found.values())
 
 
 def _q(value: str) -> str:
@@ -212,28 +143,92 @@ def check_out_path(out: Path) -> None:
         raise SystemExit(f"refusing to write review candidates into data/ ({out}); use review/")
 
 
-async def export(store: Store, out: Path, *, since: float, base_url: str,
-                 guess: Callable[[str, str], str | None] | None = None) -> list[Candidate]:
+def _http_json(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, method=method, headers=headers,
+                                 data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(req, timeout=60) as response:
+        return json.load(response)
+
+
+def bridge_token(bridge_url: str, token: str = "", username: str = "", password: str = "") -> str:
+    """The agent token given, else one from POST /api/agent/login."""
+    if token:
+        return token
+    if not username:
+        raise SystemExit("pass an agent token (--token or $HANDOFF_AGENT_TOKEN) "
+                         "or --username with $HANDOFF_AGENT_PASSWORD")
+    return _http_json("POST", f"{bridge_url.rstrip('/')}/api/agent/login",
+                      {"username": username, "password": password})["token"]
+
+
+def fetch_candidates(bridge_url: str, token: str, *, since: float, base_url: str | None = None,
+                     guess: Callable[[str, str], str | None] | None = None) -> list[Candidate]:
+    """Candidates from a running bridge (GET /api/review); ``guess`` gets masked texts."""
+    query = urllib.parse.urlencode({"since": since})
+    body = _http_json("GET", f"{bridge_url.rstrip('/')}/api/review?{query}", None, token)
+    candidates = [Candidate.from_json(item) for item in body.get("candidates") or []]
+    for cand in candidates:
+        if base_url:
+            cand.link = conversation_link(base_url, cand.conversation_id)
+        if guess is not None and cand.intent == "unknown":
+            cand.intent = guess(cand.conversation_id, cand.text) or "unknown"
+    return candidates
+
+
+def write(candidates: list[Candidate], out: Path, *, since: float) -> None:
     check_out_path(out)
-    candidates = await collect(store, since=since, base_url=base_url, guess=guess)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(candidates, since=since), encoding="utf-8")
+
+
+async def export(store: Store, out: Path, *, since: float, base_url: str,
+                 guess: Callable[[str, str], str | None] | None = None) -> list[Candidate]:
+    """Store mode: collect from the store and write the review file."""
+    check_out_path(out)
+    candidates = await collect(store, since=since, base_url=base_url, guess=guess)
+    write(candidates, out, since=since)
     return candidates
 
 
 async def _main(args: argparse.Namespace) -> int:
-    if not args.store_url or args.store_url == "memory://":
-        print("the embedded store lives inside the bridge process; pass --store-url redis://...",
-              file=sys.stderr)
+    since = parse_since(args.since)
+    out = Path(args.out)
+    check_out_path(out)
+    if args.store_url == "memory://":
+        print("the embedded store lives inside the bridge process; leave out --store-url to "
+              "read through the running bridge (--bridge-url), or pass redis://...", file=sys.stderr)
         return 2
-    store = open_store(args.store_url, prefix=args.prefix)
-    await store.start()
-    try:
-        guess = rasa_intent_guesser(args.rasa_url, args.rasa_token) if args.rasa_url else None
-        candidates = await export(store, Path(args.out), since=parse_since(args.since),
-                                  base_url=args.base_url, guess=guess)
-    finally:
-        await store.close()
+    if args.store_url:
+        store = open_store(args.store_url, prefix=args.prefix)
+        await store.start()
+        try:
+            guess = rasa_intent_guesser(args.rasa_url, args.rasa_token) if args.rasa_url else None
+            candidates = await export(store, out, since=since,
+                                      base_url=args.base_url or os.environ.get("HANDOFF_PUBLIC_URL")
+                                      or "http://localhost:8080", guess=guess)
+        finally:
+            await store.close()
+    else:
+        guess = rasa_intent_guesser(args.rasa_url, args.rasa_token, masked=True) if args.rasa_url else None
+        try:
+            token = await asyncio.to_thread(bridge_token, args.bridge_url,
+                                            args.token or os.environ.get("HANDOFF_AGENT_TOKEN", ""),
+                                            args.username, os.environ.get("HANDOFF_AGENT_PASSWORD", ""))
+            candidates = await asyncio.to_thread(fetch_candidates, args.bridge_url, token, since=since,
+                                                 base_url=args.base_url or None, guess=guess)
+        except urllib.error.HTTPError as exc:
+            print(f"the bridge at {args.bridge_url} answered {exc.code}"
+                  + (" (log in again: the agent token is missing, wrong or expired)" if exc.code == 401 else ""),
+                  file=sys.stderr)
+            return 1
+        except urllib.error.URLError as exc:
+            print(f"cannot reach the bridge at {args.bridge_url} ({exc.reason}); is it running "
+                  "(make run)? or pass --store-url redis://...", file=sys.stderr)
+            return 1
+        write(candidates, out, since=since)
     counts: dict[str, int] = {}
     for cand in candidates:
         counts[cand.source] = counts.get(cand.source, 0) + 1
@@ -243,15 +238,21 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
     parser = argparse.ArgumentParser(prog="python -m bot.designer.review", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--since", default="7d", help="unix seconds, ISO date, or 7d / 24h ago")
     parser.add_argument("--out", default="review/candidates.yml")
-    parser.add_argument("--store-url", default=os.environ.get("HANDOFF_STORE_URL", ""))
+    parser.add_argument("--bridge-url", default="http://127.0.0.1:8080",
+                        help="the running bridge to read through (when no --store-url)")
+    parser.add_argument("--token", default="", help="agent token (default $HANDOFF_AGENT_TOKEN)")
+    parser.add_argument("--username", default="",
+                        help="log in as this agent instead (password in $HANDOFF_AGENT_PASSWORD)")
+    parser.add_argument("--store-url", default=os.environ.get("HANDOFF_STORE_URL", ""),
+                        help="read a Redis store directly instead of the bridge")
     parser.add_argument("--prefix", default="handoff:")
-    parser.add_argument("--base-url", default=os.environ.get("HANDOFF_PUBLIC_URL", "http://localhost:8080"),
-                        help="the bridge's address, for console links")
+    parser.add_argument("--base-url", default="",
+                        help="address for console links (default: the bridge's; with --store-url "
+                             "$HANDOFF_PUBLIC_URL or http://localhost:8080)")
     parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", ""))
     parser.add_argument("--rasa-token", default=os.environ.get("RASA_TOKEN", ""))
     return asyncio.run(_main(parser.parse_args(argv)))

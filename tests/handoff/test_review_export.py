@@ -118,3 +118,66 @@ def test_review_cli_reads_a_redis_store(redis_url, tmp_path):
     assert "4111 1111 1111 1111" not in example["text"]
     assert example["metadata"]["conversation"] == f"{BASE}/console/#conversation=r1"
     assert example["metadata"]["source"] == "flagged"
+
+
+async def _seed_flagged(store):
+    await store.create_conversation(Conversation(id="b-flag"))
+    await _say(store, "b-flag", "v1", "visitor", "my voucher failed, write to jane.doe@example.com", 2e9)
+    await _say(store, "b-flag", "v2", "bot", "Sorry, I didn't get that. Could you say it differently?", 2e9 + 1)
+    await store.add_flag("b-flag", "v1", "alice", "gift voucher", 2e9 + 2)
+
+
+async def test_review_cli_reads_through_the_bridge_on_the_embedded_store(bridge, tmp_path, monkeypatch):
+    import asyncio
+
+    from bot.designer.review import main
+    from tests.handoff.conftest import PASSWORDS
+
+    await _seed_flagged(bridge.bridge.store)
+    token = await bridge.login("alice", PASSWORDS["alice"])
+    monkeypatch.delenv("HANDOFF_STORE_URL", raising=False)
+    monkeypatch.setenv("HANDOFF_AGENT_TOKEN", token)
+    out = tmp_path / "review" / "candidates.yml"
+    # no --store-url: bridge mode is the default
+    assert await asyncio.to_thread(main, ["--bridge-url", bridge.url, "--since", "0",
+                                          "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "jane.doe@example.com" not in text
+    assert f"# flagged: {bridge.url}/console/#conversation=b-flag" in text
+    doc = yaml.safe_load(text)
+    [example] = doc["nlu"][0]["examples"]
+    assert example == {"text": "my voucher failed, write to j***@example.com",
+                       "metadata": {"source": "flagged", "note": "gift voucher",
+                                    "conversation": f"{bridge.url}/console/#conversation=b-flag",
+                                    "message_id": "v1"}}
+
+    # logging in with --username / $HANDOFF_AGENT_PASSWORD instead, links on --base-url
+    monkeypatch.delenv("HANDOFF_AGENT_TOKEN")
+    monkeypatch.setenv("HANDOFF_AGENT_PASSWORD", PASSWORDS["bob"])
+    assert await asyncio.to_thread(main, ["--bridge-url", bridge.url, "--username", "bob", "--since", "0",
+                                          "--out", str(out), "--base-url", BASE]) == 0
+    assert f"# flagged: {BASE}/console/#conversation=b-flag" in out.read_text()
+
+
+async def test_review_endpoint_needs_an_agent_token(bridge):
+    from tests.handoff.conftest import PASSWORDS
+
+    await _seed_flagged(bridge.bridge.store)
+    status, body = await bridge.http("GET", "/api/review?since=0")
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    status, _ = await bridge.http("GET", "/api/review?since=0", headers={"Authorization": "Bearer nope"})
+    assert status == 401
+    token = await bridge.login("alice", PASSWORDS["alice"])
+    status, body = await bridge.http("GET", "/api/review?since=0",
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert status == 200
+    [cand] = body["candidates"]
+    assert cand == {"text": "my voucher failed, write to j***@example.com", "conversation_id": "b-flag",
+                    "message_id": "v1", "source": "flagged", "intent": "unknown", "reason": None,
+                    "note": "gift voucher", "link": f"{bridge.url}/console/#conversation=b-flag"}
+    status, body = await bridge.http("GET", "/api/review?since=soon",
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert status == 400
+    status, body = await bridge.http("GET", "/api/review?since=3e9",
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert (status, body["candidates"]) == (200, [])
