@@ -27,6 +27,18 @@ QUIET_LIMITS = {"HANDOFF_RATE_SESSION_MESSAGES": "100000", "HANDOFF_RATE_IP_MESS
                 "HANDOFF_RATE_IP_SESSIONS": "100000", "HANDOFF_RATE_LOGIN_ATTEMPTS": "100000"}
 
 
+async def close_client(sio: Any) -> None:
+    """Disconnect a Socket.IO client for good: no reconnection, its HTTP session closed."""
+    sio.reconnection = False
+    try:
+        await sio.disconnect()
+    except Exception:  # noqa: BLE001
+        pass
+    http_ = getattr(sio.eio, "http", None)
+    if http_ is not None and not http_.closed:
+        await http_.close()
+
+
 class BridgeProcess:
     """`python -m handoff` on a fixed free port; kill -9 and restart on the same port."""
 
@@ -215,14 +227,7 @@ class ResilientVisitor:
         return [m.get("text") for m in self.shown.values() if m.get("sender") == "visitor"]
 
     async def close(self) -> None:
-        self.sio.reconnection = False
-        try:
-            await self.sio.disconnect()
-        except Exception:  # noqa: BLE001
-            pass
-        http_ = getattr(self.sio.eio, "http", None)
-        if http_ is not None and not http_.closed:
-            await http_.close()
+        await close_client(self.sio)
 
 
 class ResilientAgent:
@@ -291,14 +296,7 @@ class ResilientAgent:
         raise AssertionError(f"{self.name}: reply {text!r} not acknowledged within {deadline_s}s")
 
     async def close(self) -> None:
-        self.sio.reconnection = False
-        try:
-            await self.sio.disconnect()
-        except Exception:  # noqa: BLE001
-            pass
-        http_ = getattr(self.sio.eio, "http", None)
-        if http_ is not None and not http_.closed:
-            await http_.close()
+        await close_client(self.sio)
 
 
 async def server_log(url: str, session_id: str) -> list[dict[str, Any]]:
