@@ -252,6 +252,10 @@ class ActionClarify(Action):
     matching help articles, and a way to a person; counts the failed turn in
     ``failed_turns``. A second failure in a row is a bot failure, which
     bot.policy.EscalationPolicy turns into a hand-over.
+
+    After the question it sends the ``fallback`` custom payload of docs/protocol.md
+    section 1 (the classifier's best non-fallback guess and its confidence), which the
+    bridge never shows and records for the analytics of confused intents.
     """
 
     def name(self) -> Text:
@@ -270,11 +274,22 @@ class ActionClarify(Action):
             titles = "; ".join(f"\"{a.title}\"" for a in articles)
             text += f" These help articles might also answer it: {titles}."
         dispatcher.utter_message(text=text, buttons=buttons)
+        dispatcher.utter_message(json_message={"fallback": best_guess(ranking)})
         failed = int(tracker.get_slot("failed_turns") or 0) + 1
         events: List[EventType] = [SlotSet("failed_turns", float(failed))]
         if articles:
             events.append(_shown(tracker, *(a.id for a in articles)))
         return events
+
+
+def best_guess(ranking: List[Dict[Text, Any]]) -> Dict[Text, Any]:
+    """The top entry of an intent ranking that is not the fallback intent, as
+    ``{"intent", "confidence"}`` (both None when the ranking has no such entry)."""
+    for item in ranking:
+        name = item.get("name")
+        if name and name != FALLBACK_INTENT:
+            return {"intent": name, "confidence": float(item.get("confidence") or 0.0)}
+    return {"intent": None, "confidence": None}
 
 
 class ActionEscalate(Action):
@@ -284,7 +299,10 @@ class ActionEscalate(Action):
     acknowledges the feeling and says what happens next, then the ``handoff``
     custom payload of docs/protocol.md section 1; the same facts go into the
     slots escalation_reason, escalation_topic, escalation_detail and
-    handoff_summary. An active form is ended, so that the agent starts clean.
+    handoff_summary. The payload also names the intent of the visitor's last
+    message and the articles of ``kb_articles_shown`` (for the analytics of
+    what preceded escalations). An active form is ended, so that the agent
+    starts clean.
     """
 
     def name(self) -> Text:
@@ -307,7 +325,9 @@ class ActionEscalate(Action):
                                  team_name=TEAM_NAMES.get(decision.topic, decision.topic))
         dispatcher.utter_message(json_message={"handoff": {
             "reason": decision.reason, "topic": decision.topic,
-            "detail": decision.detail, "summary": summary}})
+            "detail": decision.detail, "summary": summary,
+            "intent": _latest_intent(tracker),
+            "articles": [str(a) for a in tracker.get_slot("kb_articles_shown") or []]}})
         events: List[EventType] = [
             SlotSet("escalation_reason", decision.reason),
             SlotSet("escalation_topic", decision.topic),

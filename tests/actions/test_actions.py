@@ -155,11 +155,31 @@ def test_clarify_offers_the_best_guesses_and_a_person(dispatcher):
                            slots={"failed_turns": 0.0})
     events = run(ActionClarify(), dispatcher, tracker)
     assert events[0] == SlotSet("failed_turns", 1.0)
-    [message] = dispatcher.messages
+    [message, fallback] = dispatcher.messages
     assert message["buttons"] == [
         {"title": "The status of a refund", "payload": "/refund_status"},
         {"title": "Returns and refunds", "payload": "/returns_policy"},
         {"title": "Talk to a person", "payload": "/request_human"}]
+    assert fallback["custom"] == {"fallback": {"intent": "refund_status", "confidence": 0.18}}
+    assert not fallback.get("text") and not fallback.get("buttons")
+
+
+def test_clarify_reports_the_best_guess_even_if_it_is_never_suggested(dispatcher):
+    # the payload names what the classifier thought, also small talk the buttons leave out
+    ranking = [{"name": "nlu_fallback", "confidence": 0.3},
+               {"name": "greet", "confidence": 0.22},
+               {"name": "shipping_options", "confidence": 0.2}]
+    tracker = make_tracker(user_event("hiya shipping??", "nlu_fallback", 0.3, ranking=ranking))
+    run(ActionClarify(), dispatcher, tracker)
+    assert dispatcher.messages[0]["buttons"][0]["payload"] == "/shipping_options"
+    assert dispatcher.messages[-1]["custom"] == {"fallback": {"intent": "greet", "confidence": 0.22}}
+
+
+def test_clarify_without_any_guess_reports_none(dispatcher):
+    tracker = make_tracker(user_event("zzz", "nlu_fallback", 0.3,
+                                      ranking=[{"name": "nlu_fallback", "confidence": 0.3}]))
+    run(ActionClarify(), dispatcher, tracker)
+    assert dispatcher.messages[-1]["custom"] == {"fallback": {"intent": None, "confidence": None}}
 
 
 # -- escalation -----------------------------------------------------------------
@@ -173,7 +193,9 @@ def escalate(dispatcher, tracker):
 def test_escalation_on_request_sends_empathy_then_the_handoff_payload(dispatcher):
     tracker = make_tracker(user_event("where is my order", "order_status"),
                            user_event("I want to talk to a human", "request_human", 0.97),
-                           slots={"order_number": "10023"}, bot_messages=0)
+                           slots={"order_number": "10023",
+                                  "kb_articles_shown": ["shipping-options", "refund-status"]},
+                           bot_messages=0)
     events, [handoff] = escalate(dispatcher, tracker)
     assert dispatcher.messages[0]["response"] == "utter_escalate_human_requested"
     assert dispatcher.messages[0]["team_name"] == "orders"
@@ -182,7 +204,8 @@ def test_escalation_on_request_sends_empathy_then_the_handoff_payload(dispatcher
         "reason": "human_requested", "topic": "orders",
         "detail": "intent request_human (0.97)",
         "summary": "Visitor asked for a person about where my order is (order #10023); "
-                   "after 1 bot answers"}
+                   "after 1 bot answers, articles shown: shipping-options, refund-status",
+        "intent": "request_human", "articles": ["shipping-options", "refund-status"]}
     assert events == [SlotSet("escalation_reason", "human_requested"),
                       SlotSet("escalation_topic", "orders"),
                       SlotSet("escalation_detail", "intent request_human (0.97)"),
@@ -197,6 +220,7 @@ def test_escalation_for_frustration_inside_a_form_ends_the_form(dispatcher):
     events, [handoff] = escalate(dispatcher, tracker)
     assert handoff["reason"] == "frustration" and handoff["topic"] == "orders"
     assert "shouting" in handoff["detail"]
+    assert (handoff["intent"], handoff["articles"]) == ("order_status", [])
     assert dispatcher.messages[0]["response"] == "utter_escalate_frustration"
     assert events[-2:] == [ActiveLoop(None), SlotSet("requested_slot", None)]
 
@@ -214,6 +238,7 @@ def test_escalation_after_two_fallbacks_is_a_bot_failure(dispatcher):
                            user_event("frobnicate it now", "nlu_fallback", 0.12))
     events, [handoff] = escalate(dispatcher, tracker)
     assert handoff["reason"] == "bot_failure"
+    assert handoff["intent"] == "nlu_fallback"
     assert handoff["detail"] == "2 fallbacks in a row"
     assert "2 not understood" in handoff["summary"]
 

@@ -72,8 +72,11 @@ def test_frustration_escalates_with_empathy_then_the_handoff_payload(stack):
     assert [("text" in r, "custom" in r) for r in replies] == [(True, False), (False, True)]
     assert "sorry" in replies[0]["text"].lower()
     handoff = replies[-1]["custom"]["handoff"]
-    assert set(handoff) == {"reason", "topic", "detail", "summary"}
+    assert set(handoff) == {"reason", "topic", "detail", "summary", "intent", "articles"}
     assert handoff["reason"] == "frustration"
+    assert isinstance(handoff["intent"], str) and handoff["intent"]
+    assert handoff["intent"] == tracker(stack, sender)["latest_message"]["intent"]["name"]
+    assert handoff["articles"] == []
     assert handoff["topic"] == "orders"
     assert "insult" in handoff["detail"]
     assert "(order #10024)" in handoff["summary"]
@@ -90,15 +93,25 @@ def test_frustration_escalates_with_empathy_then_the_handoff_payload(stack):
 
 def test_a_request_for_a_person_escalates(stack):
     sender = f"e2e-{uuid.uuid4().hex}"
+    say(stack, sender, "how long do I have to return something?")
     replies = say(stack, sender, "can I talk to a real person please")
-    assert replies[-1]["custom"]["handoff"]["reason"] == "human_requested"
+    handoff = replies[-1]["custom"]["handoff"]
+    assert handoff["reason"] == "human_requested"
+    assert handoff["intent"] == "request_human"
+    assert handoff["articles"] == ["returns-policy"]
 
 
 def test_two_fallbacks_in_a_row_escalate_as_bot_failure(stack):
     sender = f"e2e-{uuid.uuid4().hex}"
-    [clarify] = say(stack, sender, "xqzt vlorp glimmerstack")
+    [clarify, fallback] = say(stack, sender, "xqzt vlorp glimmerstack")
     assert clarify["text"].startswith("Sorry, I'm not sure I understood.")
     assert clarify["buttons"][-1] == {"title": "Talk to a person", "payload": "/request_human"}
+    # the fallback payload names the classifier's best non-fallback guess
+    ranking = tracker(stack, sender)["latest_message"]["intent_ranking"]
+    best = next(r for r in ranking if r["name"] != "nlu_fallback")
+    assert set(fallback) == {"recipient_id", "custom"}
+    assert fallback["custom"] == {"fallback": {"intent": best["name"],
+                                               "confidence": pytest.approx(best["confidence"])}}
     replies = say(stack, sender, "blarg fnord wubba")
     handoff = replies[-1]["custom"]["handoff"]
     assert handoff["reason"] == "bot_failure"
