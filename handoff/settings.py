@@ -8,6 +8,7 @@ docs/bridge.md lists every setting with its default.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +19,21 @@ def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _rasa_base_url(value: str) -> str:
+    """One Rasa base URL, checked (http or https, a host, no query) and without a trailing slash."""
+    url = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port != 0           # .port raises ValueError when malformed
+    except ValueError as exc:
+        raise ValueError(f"HANDOFF_RASA_URL: {value!r} is not a valid URL ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok \
+            or parts.query or parts.fragment:
+        raise ValueError(f"HANDOFF_RASA_URL: {value!r} is not an http(s) base URL of a Rasa server "
+                         "(like http://127.0.0.1:5005; several are separated by commas)")
+    return url
 
 
 class Settings(BaseSettings):
@@ -31,10 +47,11 @@ class Settings(BaseSettings):
     port: int = 8080
     log_level: str = "INFO"
 
-    # Rasa (HTTP API, started with --enable-api --auth-token)
+    # Rasa (HTTP API, started with --enable-api --auth-token); several servers: "url1,url2"
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = ""
     rasa_timeout_s: float = 10.0
+    rasa_retry_down_s: float = Field(5.0, ge=0)  # a server that failed goes last for this long
 
     # state
     store_url: str = ""                     # "" = embedded (one process); redis://host:port/db
@@ -88,10 +105,28 @@ class Settings(BaseSettings):
     def _origins(cls, value: object) -> object:
         return _split_list(value)
 
-    @field_validator("rasa_url")
+    @field_validator("rasa_url", mode="before")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _rasa_url_list(cls, value: object) -> object:
+        """A list as "url1, url2/" (environment) or a real list (code) -> "url1,url2": checked, no trailing
+        slashes, at least one, no duplicates. Stored as one string so the object stays a
+        plain frozen value; rasa_urls gives the list."""
+        parts = _split_list(value)
+        if not isinstance(parts, (list, tuple)):
+            return value
+        urls = [_rasa_base_url(str(part)) for part in parts]
+        if not urls:
+            raise ValueError("HANDOFF_RASA_URL is empty: give at least one Rasa server URL "
+                             "(like http://127.0.0.1:5005)")
+        duplicates = sorted({url for url in urls if urls.count(url) > 1})
+        if duplicates:
+            raise ValueError(f"HANDOFF_RASA_URL lists {', '.join(duplicates)} more than once")
+        return ",".join(urls)
+
+    @property
+    def rasa_urls(self) -> tuple[str, ...]:
+        """The Rasa servers, in the order given (affinity does not depend on this order)."""
+        return tuple(self.rasa_url.split(","))
 
     @property
     def uses_redis(self) -> bool:
