@@ -141,8 +141,9 @@ async def _rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     bridge = app[BRIDGE]
     session = aiohttp.ClientSession()
     s = bridge.settings
-    bridge.rasa = RasaClient(session, s.rasa_url, s.rasa_token, s.rasa_timeout_s,
-                             observe=bridge.metrics.observe_rasa)
+    bridge.rasa = RasaClient(session, s.rasa_urls, s.rasa_token, s.rasa_timeout_s,
+                             observe=bridge.metrics.observe_rasa, down_s=s.rasa_retry_down_s,
+                             failover=bridge.metrics.count_rasa_failover)
     bridge.router = Router(s, bridge.store, bridge.rasa, bridge.outbox, bridge.metrics,
                            bridge.directory.get)
     bridge.router.local_agents = bridge.extra["agent_namespace"].connected_agents

@@ -1,5 +1,6 @@
 """Liveness (/healthz: the process answers) and readiness (/readyz: the store answers a
-ping and Rasa answers GET /status), plus Prometheus /metrics."""
+ping and at least one Rasa server answers GET /status; the body lists each server),
+plus Prometheus /metrics."""
 from __future__ import annotations
 
 import asyncio
@@ -22,9 +23,10 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception:  # noqa: BLE001 - any failure means not ready
             return False
 
-    store, rasa = await asyncio.gather(store_ok(), bridge.rasa.status())
+    store, servers = await asyncio.gather(store_ok(), bridge.rasa.servers())
+    rasa = any(server["ok"] for server in servers)
     ok = store and rasa
-    return web.json_response({"ok": ok, "store": store, "rasa": rasa,
+    return web.json_response({"ok": ok, "store": store, "rasa": rasa, "rasa_servers": servers,
                               "store_kind": "redis" if bridge.settings.uses_redis else "embedded"},
                              status=200 if ok else 503)
 

@@ -35,6 +35,9 @@ class Metrics:
                                 ["direction"], registry=r)
         self.rasa_latency = Histogram("handoff_rasa_latency_seconds", "Rasa HTTP API latency",
                                       ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.rasa_failovers = Counter("handoff_rasa_failovers",
+                                      "Rasa calls moved to the next Rasa server, by endpoint",
+                                      ["endpoint"], registry=r)
         self.errors = Counter("handoff_client_errors", "Errors reported to clients, by code",
                               ["code"], registry=r)
         self.reassignments = Counter("handoff_reassignments", "Chats taken back from agents, by cause",
@@ -42,6 +45,9 @@ class Metrics:
 
     def observe_rasa(self, endpoint: str, seconds: float) -> None:
         self.rasa_latency.labels(endpoint=endpoint).observe(seconds)
+
+    def count_rasa_failover(self, endpoint: str) -> None:
+        self.rasa_failovers.labels(endpoint=endpoint).inc()
 
     async def refresh(self, store: Store) -> None:
         """Read the shared gauges from the store."""
