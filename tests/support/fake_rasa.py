@@ -10,14 +10,20 @@ nothing), like Rasa does.
 Scripting:
     fake.replies["hi"] = [{"text": "Hello!"}]                  # exact message -> replies
     fake.replies["human"] = [{"text": "Sure"}, fake.handoff("human_requested", "billing")]
+    fake.replies["eh?"] = [{"text": "Did you mean...?"}, fake.fallback("refund_status", 0.21)]
     fake.intents["hi"] = ("greet", 0.97)                        # parse result logged
     fake.intent_replies["greet"] = [{"text": "Welcome back"}]   # trigger_intent answers
     fake.slots = {"order_number": "10023"}                      # slots of every tracker
     fake.delay = 5.0        # every call waits this long (slower than rasa_timeout_s)
-    fake.down = True        # every call answers 500
+    fake.down = True        # every call answers 500 (or fake.down_status, e.g. 503)
+    fake.drop = True        # every call is recorded, then its connection is closed without
+                            # an answer and nothing is processed (a server killed mid-call)
 Anything not scripted is answered with ``{"text": "echo: <message>"}``.
 
-Run with ``async with FakeRasa() as fake: fake.url, fake.token``.
+Run with ``async with FakeRasa() as fake: fake.url, fake.token``. ``stop()`` really closes
+the listener (connections are then refused) and ``start()`` serves again on the same port.
+Several fakes given one ``trackers`` dict share their trackers, like Rasa servers on one
+tracker store.
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ FALLBACK_ACTION = "action_default_fallback"
 class FakeRasa:
     """See module docstring."""
 
-    def __init__(self, token: str = "fake-rasa-token"):
+    def __init__(self, token: str = "fake-rasa-token", trackers: dict[str, dict[str, Any]] | None = None):
         self.token = token
         self.port = free_port()
         self.replies: dict[str, list[dict[str, Any]] | Callable[[str], list[dict[str, Any]]]] = {}
@@ -45,7 +51,9 @@ class FakeRasa:
         self.slots: dict[str, Any] = {}
         self.delay = 0.0
         self.down = False
-        self.trackers: dict[str, dict[str, Any]] = {}
+        self.down_status = 500
+        self.drop = False
+        self.trackers: dict[str, dict[str, Any]] = {} if trackers is None else trackers
         self.calls: list[tuple[str, str, Any]] = []     # (method, path, body)
         self._runner: web.AppRunner | None = None
 
@@ -55,10 +63,17 @@ class FakeRasa:
 
     @staticmethod
     def handoff(reason: str = "human_requested", topic: str = "general", detail: str = "",
-                summary: str = "") -> dict[str, Any]:
+                summary: str = "", intent: str | None = None,
+                articles: list[str] | None = None) -> dict[str, Any]:
         """The escalation reply action_escalate sends (docs/protocol.md, section 1)."""
         return {"custom": {"handoff": {"reason": reason, "topic": topic, "detail": detail,
-                                       "summary": summary}}}
+                                       "summary": summary, "intent": intent,
+                                       "articles": list(articles or [])}}}
+
+    @staticmethod
+    def fallback(intent: str | None, confidence: float | None) -> dict[str, Any]:
+        """The fallback report action_clarify sends after its question (section 1)."""
+        return {"custom": {"fallback": {"intent": intent, "confidence": confidence}}}
 
     def tracker(self, conversation_id: str) -> dict[str, Any]:
         return self.trackers.setdefault(conversation_id, {
@@ -100,10 +115,13 @@ class FakeRasa:
         if request.body_exists:
             body = await request.json()
         self.calls.append((request.method, request.path, body))
+        if self.drop:
+            request.transport.close()
+            raise asyncio.CancelledError
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.down:
-            return web.json_response({"message": "down"}, status=500)
+            return web.json_response({"message": "down"}, status=self.down_status)
         if request.query.get("token") != self.token:
             return web.json_response({"message": "unauthorized"}, status=401)
         return await handler(request)
