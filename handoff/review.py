@@ -5,9 +5,14 @@ and by ``python -m bot.designer.review`` (directly with ``--store-url``, or thro
 endpoint with ``--bridge-url``). For conversations updated since ``since``:
 
 * visitor messages that led to a fallback (the bot answered with the clarifying
-  question of action_clarify, or Rasa's default "didn't get that");
+  question of action_clarify, or Rasa's default "didn't get that", or the bridge
+  recorded action_clarify's fallback report for the message);
 * the last visitor message before each escalation, with its reason;
 * messages agents flagged as misunderstood (``flag`` in the console).
+
+A candidate's intent is the one stored with the message, else the classifier's best
+guess that action_clarify reported for it (handoff.bot_reports), else the caller's
+``guess``, else ``unknown``.
 
 Texts are masked (handoff.pii) before they leave this module.
 """
@@ -17,6 +22,7 @@ import urllib.parse
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from .bot_reports import fallbacks
 from .pii import mask_text
 from .store.base import Message, Store
 
@@ -69,6 +75,7 @@ async def collect(store: Store, *, since: float, base_url: str,
 
     ``guess(conversation id, raw text)`` names an intent when the message carries none."""
     found: dict[tuple[str, str], Candidate] = {}
+    reported: dict[tuple[str, str], str | None] = {}   # fallback reports: (cid, message id) -> best guess
 
     def add(message: Message, source: str, **extra: Any) -> None:
         key = (message.conversation_id, message.id)
@@ -79,8 +86,8 @@ async def collect(store: Store, *, since: float, base_url: str,
                 cand.source, cand.note = "flagged", note or cand.note
             cand.reason = cand.reason or extra.get("reason")
             return
-        intent = (message.payload or {}).get("intent") or (guess(message.conversation_id, message.text or "")
-                                                          if guess else None)
+        intent = ((message.payload or {}).get("intent") or reported.get(key)
+                  or (guess(message.conversation_id, message.text or "") if guess else None))
         found[key] = Candidate(text=mask_text(message.text or ""), conversation_id=message.conversation_id,
                                message_id=message.id, source=source,
                                link=conversation_link(base_url, message.conversation_id),
@@ -90,11 +97,15 @@ async def collect(store: Store, *, since: float, base_url: str,
     logs: dict[str, list[Message]] = {}
     for conversation in reversed(conversations):  # oldest first
         log = logs[conversation.id] = await _all_messages(store, conversation.id)
+        reported.update({(conversation.id, entry["message_id"]): entry["intent"]
+                         for entry in fallbacks(conversation) if entry["message_id"]})
         last_visitor: Message | None = None
         escalated = False
         for message in log:
             if message.sender == "visitor" and message.text:
                 last_visitor = message
+                if (conversation.id, message.id) in reported:
+                    add(message, "fallback")
             elif message.sender == "bot" and last_visitor is not None:
                 text = message.text or ""
                 if any(text.startswith(marker) for marker in FALLBACK_MARKERS):

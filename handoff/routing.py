@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from . import queueing
+from . import bot_reports, queueing
 from .errors import BadRequest, Forbidden, NotFound, Unavailable
 from .hours import BusinessHours
 from .ids import new_message_id, new_session_id, new_ticket_id
@@ -31,7 +31,7 @@ from .packet import build_packet
 from .pii import mask
 from .rasa import RasaClient
 from .settings import Settings
-from .shapes import handoff_signal, rest_to_parts, to_agent_wire, to_wire
+from .shapes import fallback_signal, handoff_signal, rest_to_parts, to_agent_wire, to_wire
 from .store.base import AgentStatus, Conversation, Message, Store
 
 log = logging.getLogger(__name__)
@@ -267,21 +267,47 @@ class Router:
                                                   "detail": str(exc)})
             return
         await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
-        await self._deliver_bot_replies(conversation_id, replies)
+        await self._deliver_bot_replies(conversation_id, replies, message.id)
 
-    async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> None:
-        """Show Rasa's replies; a handoff payload is never shown, it queues the chat."""
+    async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]],
+                                   message_id: str | None = None) -> None:
+        """Show Rasa's replies to the visitor message `message_id` (None: a turn without
+        one, as after a hand back). Two custom payloads are never shown: a fallback
+        report is recorded for the analytics, a handoff queues the chat."""
         signal = None
+        fallbacks: list[dict[str, Any]] = []
         for reply in replies:
             found = handoff_signal(reply)
             if found is not None:
                 signal = found
                 continue
+            fallback = fallback_signal(reply)
+            if fallback is not None:
+                fallbacks.append(bot_reports.fallback_entry(fallback, message_id, self.clock()))
+                continue
             for text, payload in rest_to_parts(reply):
                 self.metrics.messages.labels(direction="bot_to_visitor").inc()
                 await self._say(conversation_id, "bot", text, payload=payload)
+        if fallbacks:
+            await self._record_fallbacks(conversation_id, fallbacks)
         if signal is not None:
             await self.escalate(conversation_id, signal)
+
+    async def _record_fallbacks(self, conversation_id: str, entries: list[dict[str, Any]]) -> None:
+        """Add fallback turns to the conversation's meta while the bot has it. The write is
+        a transition bot -> bot: if the conversation left the bot since it was read (a
+        ticket, an escalation by another process), nothing is written, so the keys that
+        change wrote (ticket_id, escalation_intent, ...) cannot be overwritten."""
+        current = await self.store.get_conversation(conversation_id)
+        if current is None or current.state != "bot":
+            return
+        updated = await self.store.transition(conversation_id, ("bot",), "bot",
+                                              meta=bot_reports.with_fallbacks(current.meta, entries))
+        if updated is None:
+            log.info("conversation %s: left the bot; fallback not recorded", conversation_id)
+            return
+        log.info("conversation %s: fallback recorded (best guess %s)", conversation_id,
+                 entries[-1]["intent"] or "none")
 
     async def visitor_typing(self, conversation_id: str, on: bool) -> None:
         conversation = await self._conversation(conversation_id)
@@ -415,14 +441,21 @@ class Router:
             self._sent_positions.pop(stale, None)
 
     async def escalate(self, conversation_id: str, signal: dict[str, Any]) -> Conversation | None:
-        """bot -> queued: pause Rasa, queue with reason/topic/priority, tell the visitor."""
+        """bot -> queued: pause Rasa, queue with reason/topic/priority, tell the visitor.
+
+        The signal's intent and articles (validated) go into the conversation's meta in
+        the same atomic step, the other meta keys kept as read just before it."""
         reason = queueing.normalize_reason(signal.get("reason"))
         topic = queueing.normalize_topic(signal.get("topic"))
+        current = await self.store.get_conversation(conversation_id)
+        if current is None:
+            return None
         now = self.clock()
         conversation = await self.store.transition(
             conversation_id, ("bot",), "queued", reason=reason, topic=topic,
             detail=str(signal.get("detail") or "")[:2000], summary=str(signal.get("summary") or "")[:2000],
-            priority=queueing.base_priority(reason), queued_at=now)
+            priority=queueing.base_priority(reason), queued_at=now,
+            meta=bot_reports.with_escalation(current.meta, signal))
         if conversation is None:
             return None
         # pausing Rasa must not delay the visitor's queue place (Rasa may be the reason for

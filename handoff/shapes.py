@@ -62,6 +62,15 @@ def handoff_signal(reply: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def fallback_signal(reply: dict[str, Any]) -> dict[str, Any] | None:
+    """The fallback report ({"intent", "confidence"}) of action_clarify if this reply
+    is one; never shown to the visitor (handoff.bot_reports records it)."""
+    custom = reply.get("custom")
+    if isinstance(custom, dict) and isinstance(custom.get("fallback"), dict):
+        return custom["fallback"]
+    return None
+
+
 def to_wire(message: Message) -> dict[str, Any]:
     """A stored message as the visitor sees it: in `history` and, with `bot_uttered`,
     exactly Rasa's shape plus our fields (id, ts, sender, agent_name, client_id)."""

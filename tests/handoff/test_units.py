@@ -1,5 +1,5 @@
 """Pure parts of the bridge: PII masking, Rasa shapes, the handoff packet, queue policy,
-business hours, settings, and the app's secret rule."""
+business hours, settings, the app's secret rule, the bot's reports and the analytics."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,13 +10,13 @@ import sys
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from handoff import queueing
+from handoff import bot_reports, queueing
 from handoff.app import create_app
 from handoff.hours import BusinessHours
 from handoff.packet import build_packet, transcript_from_tracker
 from handoff.pii import mask_text
 from handoff.settings import Settings
-from handoff.shapes import handoff_signal, rest_to_parts, to_wire
+from handoff.shapes import fallback_signal, handoff_signal, rest_to_parts, to_wire
 from handoff.store.base import AgentStatus, Conversation, Message
 from tests.support.processes import PROJECT_ROOT, free_port, stop, wait_for_port
 
@@ -58,6 +58,54 @@ def test_handoff_signal():
     assert handoff_signal({"custom": {"handoff": {"reason": "frustration"}}}) == {"reason": "frustration"}
     assert handoff_signal({"custom": {"other": 1}}) is None
     assert handoff_signal({"text": "x"}) is None
+
+
+def test_fallback_signal():
+    assert fallback_signal({"custom": {"fallback": {"intent": "greet", "confidence": 0.4}}}) == \
+        {"intent": "greet", "confidence": 0.4}
+    assert fallback_signal({"custom": {"fallback": "greet"}}) is None
+    assert fallback_signal({"custom": {"handoff": {}}}) is None
+    assert fallback_signal({"text": "x"}) is None
+
+
+# ---------------------------------------------------------------- the bot's reports
+
+@pytest.mark.parametrize("value, expected", [
+    ("order_status", "order_status"), ("  greet ", "greet"), ("<b>x</b>", "<b>x</b>"),
+    ("", None), ("   ", None), ("x" * 101, None), ("a\nb", None), ("a\x00b", None),
+    (12, None), (None, None), (["greet"], None), ({"name": "greet"}, None),
+])
+def test_reported_names_are_strings_only_and_capped(value, expected):
+    assert bot_reports.clean_name(value) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0.71234567, 0.7123), (1, 1.0), (0, 0.0), (-0.1, None), (1.5, None), (float("nan"), None),
+    (float("inf"), None), (True, None), ("0.5", None), (None, None),
+])
+def test_reported_confidences_are_numbers_in_0_1(value, expected):
+    assert bot_reports.clean_confidence(value) == expected
+
+
+def test_reported_articles_are_distinct_strings_and_capped():
+    assert bot_reports.clean_articles(["a", 1, "", "a", "b", None, "x" * 500]) == ["a", "b"]
+    assert bot_reports.clean_articles("returns-policy") == []
+    assert bot_reports.clean_articles({"a": 1}) == []
+    many = [f"article-{i}" for i in range(bot_reports.MAX_ARTICLES + 10)]
+    assert bot_reports.clean_articles(many) == many[:bot_reports.MAX_ARTICLES]
+
+
+def test_reports_keep_the_other_meta_keys():
+    meta = {"ticket_id": "T-1", "fallbacks": [{"message_id": "m0", "intent": "greet"}, "junk"]}
+    entry = bot_reports.fallback_entry({"intent": "refund_status", "confidence": 0.2}, "m1", 5.0)
+    assert entry == {"message_id": "m1", "intent": "refund_status", "confidence": 0.2, "ts": 5.0}
+    updated = bot_reports.with_fallbacks(meta, [entry])
+    assert updated["ticket_id"] == "T-1"
+    assert updated["fallbacks"] == [{"message_id": "m0", "intent": "greet"}, entry]
+    assert meta["fallbacks"][1] == "junk"  # a new dict; the one read is left alone
+    escalated = bot_reports.with_escalation(updated, {"reason": "frustration", "intent": 7, "articles": "x"})
+    assert (escalated["ticket_id"], escalated["escalation_intent"], escalated["articles_shown"]) == ("T-1", None, [])
+    assert escalated["fallbacks"] == updated["fallbacks"]
 
 
 def test_to_wire_keeps_rasa_shape_and_our_fields():
@@ -244,3 +292,42 @@ def test_analytics_numbers():
     assert out["first_agent_response"]["count"] == 2
     assert out["ratings"]["average"] == 5 and out["tickets"] == 1
     assert out["resolutions"] == {"resolved": 1, "ticket": 1}
+    # nothing reported by the bot: the handoffs are of unknown intent, no fallbacks, no articles
+    assert out["handoffs_by_intent"] == {"unknown": 2}
+    assert (out["fallbacks"], out["fallbacks_by_intent"], out["articles_before_handoff"]) == (0, {}, {})
+
+
+def test_analytics_by_intent_fallbacks_and_articles():
+    from handoff.analytics import analytics
+
+    def fb(intent, mid="m"):
+        return {"message_id": mid, "intent": intent, "confidence": 0.2, "ts": 1.0}
+
+    rows = [
+        Conversation(id="a", state="queued", created_at=10, reason="bot_failure", meta={
+            "fallbacks": [fb("refund_status"), fb("returns_policy")], "escalation_intent": "nlu_fallback",
+            "articles_shown": ["refund-status", "returns-policy"]}),
+        Conversation(id="b", state="agent", created_at=11, reason="frustration", meta={
+            "escalation_intent": "order_status", "articles_shown": ["refund-status"], "ticket_id": "x"}),
+        Conversation(id="c", state="bot", created_at=12, meta={
+            "fallbacks": [fb("refund_status"), fb(None), "junk", fb(42)],
+            # not escalated: articles and intent left from nothing count for nothing
+            "escalation_intent": "greet", "articles_shown": ["warranty"]}),
+        Conversation(id="d", state="queued", created_at=13, reason="bot_unavailable",
+                     meta={"escalation_intent": None, "articles_shown": None, "fallbacks": {"not": "a list"}}),
+        Conversation(id="e", state="queued", created_at=14, reason="human_requested",
+                     meta={"escalation_intent": "order_status", "articles_shown": ["refund-status"]}),
+        Conversation(id="outside", state="queued", created_at=500, reason="frustration",
+                     meta={"escalation_intent": "complain", "fallbacks": [fb("complain")],
+                           "articles_shown": ["complaints"]}),
+    ]
+    out = analytics(rows, 0, 100)
+    assert out["handoffs"] == 4
+    assert out["handoffs_by_intent"] == {"order_status": 2, "nlu_fallback": 1, "unknown": 1}
+    assert list(out["handoffs_by_intent"]) == ["order_status", "nlu_fallback", "unknown"]
+    assert out["fallbacks"] == 5
+    assert out["fallbacks_by_intent"] == {"refund_status": 2, "unknown": 2, "returns_policy": 1}
+    assert list(out["fallbacks_by_intent"]) == ["refund_status", "unknown", "returns_policy"]
+    assert out["articles_before_handoff"] == {"refund-status": 3, "returns-policy": 1}
+    assert sum(out["handoffs_by_intent"].values()) == out["handoffs"]
+    assert sum(out["fallbacks_by_intent"].values()) == out["fallbacks"]
