@@ -1,5 +1,12 @@
 """``make analytics-csv``: the dashboard numbers (GET /api/analytics) as CSV, one row a day.
 
+The last four columns are for the conversation designers: ``fallbacks`` (a count) and
+three breakdowns, each one cell listing ``name:count`` pairs separated by ``; ``, the
+most frequent first (e.g. ``refund_status:3; returns_policy:1``): ``handoffs_by_intent``,
+``fallbacks_by_intent`` (the classifier's best guess) and ``articles_before_handoff``
+(knowledge-base article ids). A cell that a spreadsheet would read as a formula starts
+with an apostrophe.
+
 Runs in the bridge's environment. Two sources:
 
 * the bridge's HTTP API (any store): ``--bridge-url`` with an agent token
@@ -35,12 +42,24 @@ from handoff.store.base import Conversation
 
 DAY = 86400.0
 REASONS = ("human_requested", "frustration", "bot_failure", "policy_topic")
+BREAKDOWNS = ("handoffs_by_intent", "fallbacks_by_intent", "articles_before_handoff")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = ["date", "conversations", "resolved_by_bot", "resolved_by_bot_share", "handoffs",
            *[f"handoffs_{r}" for r in REASONS], "queue_wait_median_s", "queue_wait_p90_s",
            "first_agent_response_median_s", "first_agent_response_p90_s", "ratings",
-           "rating_average", "tickets"]
+           "rating_average", "tickets", "fallbacks", *BREAKDOWNS]
 
 Fetch = Callable[[float, float], Awaitable[dict[str, Any]]]
+
+
+def breakdown_cell(counts: Any) -> str:
+    """{"name": count} as "name:count; name:count", the most frequent first (ties by name)."""
+    if not isinstance(counts, dict):
+        return ""
+    pairs = sorted(((str(name), count) for name, count in counts.items() if isinstance(count, int)),
+                   key=lambda pair: (-pair[1], pair[0]))
+    cell = "; ".join(f"{name}:{count}" for name, count in pairs)
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 def row(day_start: float, numbers: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +76,9 @@ def row(day_start: float, numbers: dict[str, Any]) -> dict[str, Any]:
            "first_agent_response_median_s": first.get("median_s"),
            "first_agent_response_p90_s": first.get("p90_s"),
            "ratings": ratings.get("count", 0), "rating_average": ratings.get("average"),
-           "tickets": numbers.get("tickets", 0)}
+           "tickets": numbers.get("tickets", 0), "fallbacks": numbers.get("fallbacks", 0)}
     out.update({f"handoffs_{r}": reasons.get(r, 0) for r in REASONS})
+    out.update({name: breakdown_cell(numbers.get(name)) for name in BREAKDOWNS})
     return {k: ("" if v is None else v) for k, v in out.items()}
 
 

@@ -78,19 +78,38 @@ async def test_analytics_csv_one_row_a_day():
     day = 1_763_769_600.0  # 2025-11-22 00:00 UTC
     store = EmbeddedStore(clock=lambda: day)
     await store.create_conversation(Conversation(id="a", created_at=day + 10, updated_at=day + 10))
+    def fallback(intent):
+        return {"message_id": "m", "intent": intent, "confidence": 0.2, "ts": day}
+
     await store.create_conversation(Conversation(
         id="b", created_at=day + 20, updated_at=day + 20, reason="frustration",
-        queued_at=day + 30, assigned_at=day + 90, first_agent_reply_at=day + 100, rating=4))
+        queued_at=day + 30, assigned_at=day + 90, first_agent_reply_at=day + 100, rating=4,
+        meta={"escalation_intent": "order_status", "articles_shown": ["returns-policy", "refund-status"],
+              "fallbacks": [fallback("refund_status"), fallback("returns_policy"), fallback("refund_status")]}))
+    await store.create_conversation(Conversation(
+        id="b2", created_at=day + 25, updated_at=day + 25, reason="human_requested", queued_at=day + 26,
+        meta={"escalation_intent": "request_human", "articles_shown": ["refund-status", "=HYPERLINK(1)"]}))
     await store.create_conversation(Conversation(id="c", created_at=day + 86400 + 5,
-                                                 updated_at=day + 86400 + 5))
+                                                 updated_at=day + 86400 + 5,
+                                                 meta={"fallbacks": [fallback("=cmd|x")]}))
     text = await daily_csv(store_fetcher(store), day, day + 2 * 86400)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["date"] for r in rows] == ["2025-11-22", "2025-11-23"]
     first = rows[0]
     assert (first["conversations"], first["resolved_by_bot"], first["handoffs"],
             first["handoffs_frustration"], first["queue_wait_median_s"], first["rating_average"]) == \
-        ("2", "1", "1", "1", "60.0", "4.0")
+        ("3", "1", "2", "1", "60.0", "4.0")
     assert (rows[1]["conversations"], rows[1]["handoffs"]) == ("1", "0")
+    # the designers' columns, last: a count, then "name:count; ..." the most frequent first
+    assert list(rows[0])[-4:] == ["fallbacks", "handoffs_by_intent", "fallbacks_by_intent",
+                                  "articles_before_handoff"]
+    assert (first["fallbacks"], first["handoffs_by_intent"], first["fallbacks_by_intent"],
+            first["articles_before_handoff"]) == (
+        "3", "order_status:1; request_human:1", "refund_status:2; returns_policy:1",
+        "refund-status:2; =HYPERLINK(1):1; returns-policy:1")
+    # a cell a spreadsheet would take for a formula is quoted as text
+    assert (rows[1]["fallbacks"], rows[1]["fallbacks_by_intent"], rows[1]["handoffs_by_intent"]) == (
+        "1", "'=cmd|x:1", "")
 
 
 def test_review_cli_reads_a_redis_store(redis_url, tmp_path):
