@@ -1,6 +1,7 @@
 /*
  * SupportLine dashboard: figures and SVG charts from GET /api/analytics for a chosen period.
  * Uses the console's sign-in (sessionStorage); no chart library, no CDN.
+ * Intent names and article ids come from the bot: they are only ever set as text.
  */
 (() => {
   "use strict";
@@ -9,6 +10,7 @@
   const SVG_NS = "http://www.w3.org/2000/svg";
   const DAY = 86400;
   const COLORS = ["#1f6f5c", "#3e63dd", "#e5484d", "#f59e0b", "#8e4ec6", "#64748b", "#0ea5e9"];
+  const TOP = 10; // bars in a breakdown by name; the rest is summed up below the chart
   const REASONS = {
     human_requested: "Asked for a person",
     frustration: "Frustrated",
@@ -107,6 +109,7 @@
       card("Median first answer", seconds(data.first_agent_response.median_s), `p90 ${seconds(data.first_agent_response.p90_s)}`),
       card("Rating", data.ratings.average === null ? "—" : `${data.ratings.average.toFixed(1)} / 5`, `${data.ratings.count} ratings`),
       card("Email tickets", String(data.tickets)),
+      card("Fallbacks", String(data.fallbacks ?? 0), "clarifying questions"),
     );
   }
 
@@ -115,8 +118,13 @@
     target.appendChild(el("p", { class: "empty", text }));
   }
 
-  /** Horizontal bars: [{label, value}]. */
-  function barChart(target, rows, format = String) {
+  /** A label cut to `max` characters (the whole one is in the bar's tooltip). */
+  function clip(label, max) {
+    return label.length > max ? `${label.slice(0, max - 1)}…` : label;
+  }
+
+  /** Horizontal bars: [{label, value}]; labelWidth in chart units, longer labels are cut. */
+  function barChart(target, rows, format = String, { labelWidth = 140, maxLabel = 22 } = {}) {
     const usable = rows.filter((r) => r.value !== null && r.value !== undefined);
     if (!usable.length || usable.every((r) => !r.value)) {
       empty(target, "No data for this period.");
@@ -124,21 +132,40 @@
     }
     const width = 420;
     const rowHeight = 30;
-    const labelWidth = 140;
     const height = usable.length * rowHeight + 8;
     const max = Math.max(...usable.map((r) => r.value)) || 1;
     const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": usable.map((r) => `${r.label}: ${format(r.value)}`).join(", ") });
     usable.forEach((row, i) => {
       const y = i * rowHeight + 4;
       const barWidth = Math.max(2, ((width - labelWidth - 60) * row.value) / max);
-      chart.append(
-        svg("text", { x: labelWidth - 8, y: y + 16, "text-anchor": "end", fill: "#344054" }, row.label),
+      const bar = svg("g", { class: "bar" });
+      bar.append(
+        svg("title", {}, `${row.label}: ${format(row.value)}`),
+        svg("text", { x: labelWidth - 8, y: y + 16, "text-anchor": "end", fill: "#344054", class: "bar-label" }, clip(row.label, maxLabel)),
         svg("rect", { x: labelWidth, y: y + 3, width: barWidth, height: 18, rx: 4, fill: row.color || COLORS[i % COLORS.length] }),
-        svg("text", { x: labelWidth + barWidth + 6, y: y + 16, fill: "#475467" }, format(row.value)),
+        svg("text", { x: labelWidth + barWidth + 6, y: y + 16, fill: "#475467", class: "bar-value" }, format(row.value)),
       );
+      chart.append(bar);
     });
     target.textContent = "";
     target.appendChild(chart);
+  }
+
+  /**
+   * A breakdown by name ({name: count}, e.g. intents or article ids): the TOP most
+   * frequent as bars, and a line that sums up the rest.
+   */
+  function breakdownChart(target, counts) {
+    const rows = Object.entries(counts || {})
+      .filter(([, value]) => typeof value === "number" && value > 0)
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .map(([label, value]) => ({ label, value }));
+    barChart(target, rows.slice(0, TOP), String, { labelWidth: 200, maxLabel: 26 });
+    const rest = rows.slice(TOP);
+    if (rest.length) {
+      const total = rest.reduce((sum, row) => sum + row.value, 0);
+      target.appendChild(el("p", { class: "more", text: `and ${rest.length} more (${total} in all)` }));
+    }
   }
 
   /** Columns per day with a line of handoffs. */
@@ -214,6 +241,9 @@
         { label: "People", value: total.conversations - total.resolved_by_bot, color: "#f59e0b" },
         { label: "Email tickets", value: total.tickets, color: "#64748b" },
       ]);
+      breakdownChart($("#chart-handoff-intents"), total.handoffs_by_intent);
+      breakdownChart($("#chart-fallback-intents"), total.fallbacks_by_intent);
+      breakdownChart($("#chart-articles"), total.articles_before_handoff);
       const count = Math.min(62, Math.max(1, Math.ceil((range.until - range.since) / range.bucket)));
       const hourly = range.bucket < DAY;
       const days = [];
