@@ -9,7 +9,9 @@ Variables (defaults in brackets; see docs/bot.md):
   (relative to the working directory, or ``sqlite:////abs/path``) or
   ``postgresql://user[:password]@host[:port]/db``.
 * ``LOCK_STORE_URL`` [unset: in-memory] - ``redis://[:password@]host[:port][/db]``;
-  needed as soon as several Rasa processes share a tracker store.
+  needed as soon as several Rasa processes share a tracker store. Written as our
+  ``bot.lock_store.AtomicRedisLockStore`` (Rasa's Redis lock store with atomic
+  tickets; the Rasa process imports it from the project root).
 
 Rasa itself only substitutes ``${VAR}`` in endpoints.yml, which cannot switch the
 store type; generating the file keeps one settings surface for every setup.
@@ -30,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ACTION_ENDPOINT_URL = "http://127.0.0.1:5055/webhook"
 DEFAULT_TRACKER_STORE_URL = "sqlite:///var/rasa/tracker.db"
+# Not Rasa's "redis" type: its tickets are read-modify-write and race between servers
+# (see bot/lock_store.py). Named as a string: this module stays standard library only.
+REDIS_LOCK_STORE_TYPE = "bot.lock_store.AtomicRedisLockStore"
 
 
 def tracker_store_settings(url: str) -> dict:
@@ -58,13 +63,14 @@ def tracker_store_settings(url: str) -> dict:
 
 
 def lock_store_settings(url: str | None) -> dict | None:
-    """Rasa ``lock_store`` settings for a redis:// URL; None means in-memory."""
+    """Rasa ``lock_store`` settings for a redis:// URL (our atomic Redis lock store);
+    None means in-memory."""
     if not url:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise ValueError(f"LOCK_STORE_URL: unsupported scheme {parts.scheme!r} (use redis://)")
-    settings = {"type": "redis", "url": parts.hostname or "127.0.0.1",
+    settings = {"type": REDIS_LOCK_STORE_TYPE, "url": parts.hostname or "127.0.0.1",
                 "port": parts.port or 6379, "db": int(parts.path.lstrip("/") or 0),
                 "key_prefix": "supportline"}
     if parts.password:
