@@ -1,7 +1,9 @@
 """End to end with the REAL trained Rasa assistant and action server
 (tests/support/rasa_stack.py, models/supportline.tar.gz): an FAQ answered by the bot,
-frustration queued with its reason, an agent claims, messages both ways, hand back,
-the bot answers again, and Rasa's tracker holds the whole transcript, agent included.
+a message it did not understand (its fallback report recorded, never shown),
+frustration queued with its reason, intent and the articles shown, an agent claims,
+messages both ways, hand back, the bot answers again, and Rasa's tracker holds the
+whole transcript, agent included.
 Fails (never skips) when the model or the Rasa environment is missing."""
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from handoff import bot_reports
 from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import PASSWORDS, serve
 from tests.support.rasa_stack import RasaStack
@@ -50,6 +53,17 @@ async def test_real_assistant_end_to_end(make_settings, rasa):
             await asyncio.sleep(0.5)
             assert (await server.bridge.store.get_conversation(sid)).state == "bot", stack.log()
 
+            # not understood: the clarifying question; action_clarify's fallback report
+            # (its best guess) is recorded for the message and never shown
+            ack = await visitor.say("xqzt vlorp glimmerstack")
+            await visitor.bot_text(lambda m: m["sender"] == "bot" and
+                                   m["text"].startswith("Sorry, I'm not sure I understood"), timeout=60)
+            await server.bridge.router.drain()
+            [fallback] = bot_reports.fallbacks(await server.bridge.store.get_conversation(sid))
+            assert fallback["message_id"] == ack["id"], stack.log()
+            assert fallback["intent"] and fallback["intent"] != "nlu_fallback"
+            assert 0 < fallback["confidence"] < 1
+
             # frustration: queued with the reason
             state = None
             for text in FRUSTRATED:
@@ -62,7 +76,12 @@ async def test_real_assistant_end_to_end(make_settings, rasa):
                     continue
             assert state is not None, f"never escalated; bot said {visitor.rec.all('bot_uttered')}"
             assert state["reason"] == "frustration" and state["position"] == 1
-            assert not [m for m in visitor.rec.all("bot_uttered") if "handoff" in m]
+            assert not [m for m in visitor.rec.all("bot_uttered") if "handoff" in m or "fallback" in m]
+            # the real action's payload named the last message's intent and the article shown
+            escalated = await server.bridge.store.get_conversation(sid)
+            last_intent = tracker(url, token, sid)["latest_message"]["intent"]["name"]
+            assert escalated.meta["escalation_intent"] == last_intent
+            assert escalated.meta["articles_shown"][0] == "returns-policy"
 
             # an agent claims and sees the packet
             assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
