@@ -78,7 +78,8 @@ def test_dashboard_shows_intents_fallbacks_and_articles_as_text(bridge, fake_ras
     page = console.page
     page.goto(bridge.url + "/console/dashboard.html")
     expect(page.locator("#chart-handoff-intents g.bar")).to_have_count(3)
-    expect(page.locator("#cards .card").filter(has_text="Fallbacks").locator(".value")).to_have_text("3")
+    expect(page.locator("#chart-handoff-intents .total")).to_have_text("3 handoffs")
+    expect(page.locator("#chart-fallback-intents .total")).to_have_text("3 fallbacks (clarifying questions)")
 
     assert _bars(page, "#chart-handoff-intents") == [
         (SVG[:25] + "…", "1", f"{SVG}: 1"), ("order_status", "1", "order_status: 1"),

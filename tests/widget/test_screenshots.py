@@ -32,20 +32,31 @@ def _seed_history(bridge, days: int = 7) -> None:
     """A week of finished conversations in the bridge's store, so the dashboard has data."""
     rng = random.Random(7)
     reasons = ["human_requested", "frustration", "bot_failure", "policy_topic", "bot_unavailable"]
+    intents = {"human_requested": ["request_human"], "frustration": ["order_status", "refund_status", "complaint"],
+               "bot_failure": ["nlu_fallback"], "policy_topic": ["payment_failed", "account_locked"],
+               "bot_unavailable": [None]}
+    guesses = ["refund_status", "returns_policy", "shipping_options", "order_status", "discounts", "warranty"]
+    articles = ["shipping-options", "returns-policy", "refund-status", "failed-payment", "warranty"]
     now = time.time()
     conversations = []
     for day in range(days):
         for n in range(rng.randint(8, 22)):
             created = now - (day + 0.1) * 86400 + rng.uniform(0, 80_000) - 80_000 * (day == 0)
             created = min(created, now - 600)
+            fallbacks = [{"message_id": f"m{k}", "intent": rng.choices(guesses, [5, 4, 2, 2, 1, 1])[0],
+                          "confidence": 0.2, "ts": created} for k in range(rng.choices([0, 1, 2], [6, 3, 1])[0])]
             if rng.random() < 0.62:
                 conversations.append(Conversation(id=f"seed-{day}-{n}", state="closed", created_at=created,
-                                                  closed_at=created + 120, resolution="bot"))
+                                                  closed_at=created + 120, resolution="bot",
+                                                  meta={"fallbacks": fallbacks}))
                 continue
             queued = created + rng.uniform(30, 300)
             assigned = queued + rng.uniform(15, 400)
+            reason = rng.choices(reasons, [5, 4, 3, 1, 1])[0]
+            meta = {"fallbacks": fallbacks, "escalation_intent": rng.choice(intents[reason]),
+                    "articles_shown": rng.sample(articles, rng.choices([0, 1, 2], [3, 4, 2])[0])}
             conversations.append(Conversation(
-                id=f"seed-{day}-{n}", state="closed", created_at=created, reason=rng.choices(reasons, [5, 4, 3, 1, 1])[0],
+                id=f"seed-{day}-{n}", state="closed", created_at=created, reason=reason, meta=meta,
                 topic="orders", queued_at=queued, assigned_at=assigned,
                 first_agent_reply_at=assigned + rng.uniform(5, 90), closed_at=assigned + 600,
                 resolution=rng.choice(["resolved", "resolved", "follow_up"]),
@@ -116,6 +127,8 @@ def test_screenshots(bridge, fake_rasa, widget_page, console_page):
     console.page.goto(bridge.url + "/console/dashboard.html")
     expect(console.page.locator("#cards .card").first).to_be_visible()
     expect(console.page.locator("#chart-daily svg")).to_be_visible()
+    for chart in ("#chart-handoff-intents", "#chart-fallback-intents", "#chart-articles"):
+        expect(console.page.locator(f"{chart} svg")).to_be_visible()
     _shot(console.page, "console-dashboard")
 
     mobile = widget_page(bridge.url + "/", viewport={"width": 360, "height": 740}, is_mobile=True,

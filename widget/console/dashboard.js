@@ -109,7 +109,6 @@
       card("Median first answer", seconds(data.first_agent_response.median_s), `p90 ${seconds(data.first_agent_response.p90_s)}`),
       card("Rating", data.ratings.average === null ? "—" : `${data.ratings.average.toFixed(1)} / 5`, `${data.ratings.count} ratings`),
       card("Email tickets", String(data.tickets)),
-      card("Fallbacks", String(data.fallbacks ?? 0), "clarifying questions"),
     );
   }
 
@@ -152,15 +151,16 @@
   }
 
   /**
-   * A breakdown by name ({name: count}, e.g. intents or article ids): the TOP most
-   * frequent as bars, and a line that sums up the rest.
+   * A breakdown by name ({name: count}, e.g. intents or article ids): an optional line
+   * with the total, the TOP most frequent as bars, and a line that sums up the rest.
    */
-  function breakdownChart(target, counts) {
+  function breakdownChart(target, counts, total) {
     const rows = Object.entries(counts || {})
       .filter(([, value]) => typeof value === "number" && value > 0)
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .map(([label, value]) => ({ label, value }));
     barChart(target, rows.slice(0, TOP), String, { labelWidth: 200, maxLabel: 26 });
+    if (total && rows.length) target.prepend(el("p", { class: "total", text: total }));
     const rest = rows.slice(TOP);
     if (rest.length) {
       const total = rest.reduce((sum, row) => sum + row.value, 0);
@@ -241,8 +241,8 @@
         { label: "People", value: total.conversations - total.resolved_by_bot, color: "#f59e0b" },
         { label: "Email tickets", value: total.tickets, color: "#64748b" },
       ]);
-      breakdownChart($("#chart-handoff-intents"), total.handoffs_by_intent);
-      breakdownChart($("#chart-fallback-intents"), total.fallbacks_by_intent);
+      breakdownChart($("#chart-handoff-intents"), total.handoffs_by_intent, `${total.handoffs} handoffs`);
+      breakdownChart($("#chart-fallback-intents"), total.fallbacks_by_intent, `${total.fallbacks} fallbacks (clarifying questions)`);
       breakdownChart($("#chart-articles"), total.articles_before_handoff);
       const count = Math.min(62, Math.max(1, Math.ceil((range.until - range.since) / range.bucket)));
       const hourly = range.bucket < DAY;
