@@ -296,8 +296,8 @@ class Router:
     async def _record_fallbacks(self, conversation_id: str, entries: list[dict[str, Any]]) -> None:
         """Add fallback turns to the conversation's meta while the bot has it. The write is
         a transition bot -> bot: if the conversation left the bot since it was read (a
-        ticket, an escalation by another process), nothing is written, so the keys that
-        change wrote (ticket_id, escalation_intent, ...) cannot be overwritten."""
+        ticket, an escalation by another process), nothing is written, so the meta read
+        before cannot overwrite what that change wrote (ticket_id, escalation_intent, ...)."""
         current = await self.store.get_conversation(conversation_id)
         if current is None or current.state != "bot":
             return
