@@ -71,26 +71,67 @@ for user, password in ensure_demo_agents(sys.argv[1]):
     print(f"    {user} / {password}")
 ' "$HANDOFF_AGENTS_FILE")"
 
-# One Procfile for honcho: it starts everything and stops everything on Ctrl-C / SIGTERM.
-procfile="$CLUSTER_STATE_DIR/Procfile"
+# supervisord runs every process, restarts one that dies (the others keep serving), and
+# stops them all on Ctrl-C / SIGTERM. `supervisorctl -c $conf status|restart rasa1` from
+# another shell; docs/deploy.md.
+conf="$CLUSTER_STATE_DIR/supervisord.conf"
+mkdir -p "$CLUSTER_STATE_DIR/logs"
+program() {  # name priority command...
+  local name="$1" priority="$2"; shift 2
+  cat <<INI
+
+[program:$name]
+command=$*
+directory=$PROJECT_ROOT
+priority=$priority
+autorestart=true
+startsecs=1
+startretries=10
+stopasgroup=true
+killasgroup=true
+stopwaitsecs=20
+redirect_stderr=true
+stdout_logfile=$CLUSTER_STATE_DIR/logs/$name.log
+stdout_logfile_maxbytes=50MB
+stdout_logfile_backups=2
+INI
+}
 {
-  [[ -n "$redis_cmd" ]] && echo "redis: exec $redis_cmd"
-  echo "actions: exec \"$RASA_VENV/bin/rasa\" run actions --actions actions -p $CLUSTER_ACTIONS_PORT"
+  cat <<INI
+[supervisord]
+nodaemon=true
+logfile=$CLUSTER_STATE_DIR/supervisord.log
+pidfile=$CLUSTER_STATE_DIR/supervisord.pid
+childlogdir=$CLUSTER_STATE_DIR/logs
+
+[unix_http_server]
+file=$CLUSTER_STATE_DIR/supervisor.sock
+chmod=0700
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://$CLUSTER_STATE_DIR/supervisor.sock
+INI
+  [[ -n "$redis_cmd" ]] && program redis 10 "$redis_cmd"
+  program actions 20 "$RASA_VENV/bin/rasa" run actions --actions actions -p "$CLUSTER_ACTIONS_PORT"
   i=1
   for port in "${rasa_ports[@]}"; do
-    echo "rasa$i: exec \"$RASA_VENV/bin/rasa\" run --enable-api --auth-token=\"\$RASA_TOKEN\" -i 127.0.0.1 -p $port -m models/supportline.tar.gz --endpoints \"$CLUSTER_STATE_DIR/endpoints.yml\""
+    program "rasa$i" 30 "$RASA_VENV/bin/rasa" run --enable-api "--auth-token=%(ENV_RASA_TOKEN)s" -i 127.0.0.1 \
+      -p "$port" -m models/supportline.tar.gz --endpoints "$CLUSTER_STATE_DIR/endpoints.yml"
     i=$((i + 1))
   done
   # a Redis started here may take a moment: the bridges refuse to start without one
   wait_redis=""
-  [[ -n "$redis_cmd" ]] && wait_redis="\"$BRIDGE_VENV/bin/python\" scripts/wait_for.py $(cat "$CLUSTER_STATE_DIR/redis.addr") 30 && "
+  [[ -n "$redis_cmd" ]] && wait_redis="$BRIDGE_VENV/bin/python scripts/wait_for.py $(cat "$CLUSTER_STATE_DIR/redis.addr") 30 && "
   i=1
   for port in "${bridge_ports[@]}"; do
-    echo "bridge$i: ${wait_redis}HANDOFF_PORT=$port exec \"$BRIDGE_VENV/bin/python\" -m handoff"
+    program "bridge$i" 40 /bin/sh -c "\"${wait_redis}HANDOFF_PORT=$port exec $BRIDGE_VENV/bin/python -m handoff\""
     i=$((i + 1))
   done
-  echo "nginx: exec nginx -p \"$nginx_dir\" -c \"$nginx_dir/nginx.conf\" -g 'daemon off;'"
-} > "$procfile"
+  program nginx 50 nginx -p "$nginx_dir" -c "$nginx_dir/nginx.conf" -g "\"daemon off;\""
+} > "$conf"
 
 base="http://$CLUSTER_HOST:$CLUSTER_PORT"
 announce() {
@@ -114,7 +155,7 @@ announce() {
  nginx $CLUSTER_HOST:$CLUSTER_PORT -> bridges on ${CLUSTER_BRIDGE_PORTS}
  Rasa servers on ${CLUSTER_RASA_PORTS}, action server on $CLUSTER_ACTIONS_PORT
  Redis: $CLUSTER_REDIS_URL   PostgreSQL: $CLUSTER_DATABASE_URL
- Logs and configs: $CLUSTER_STATE_DIR
+ Logs: $CLUSTER_STATE_DIR/logs   Control: $BRIDGE_VENV/bin/supervisorctl -c $conf status
 MSG
       [[ -n "$credentials" ]] && printf ' Demo agent accounts (username / password):\n%s\n' "$credentials"
       echo " Press Ctrl-C to stop."
@@ -126,4 +167,4 @@ MSG
   echo "warning: the cluster did not become ready within 600 s; see the log above" >&2
 }
 announce &
-exec "$BRIDGE_VENV/bin/honcho" -f "$procfile" -d "$PROJECT_ROOT" start
+exec "$BRIDGE_VENV/bin/supervisord" -c "$conf"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs, idempotently:
 #   setup.sh            Python environments (bot: Python 3.10 + Rasa; bridge: current Python)
-#   setup.sh --test     also Chromium and the Redis and PostgreSQL servers the tests use
+#   setup.sh --test     also Chromium, nginx, and the Redis and PostgreSQL servers the tests use
 # Environments live in $SUPPORTLINE_CACHE/venvs, named by the hash of their lock file,
 # so a changed lock file makes a new environment and an unchanged one is reused.
 set -euo pipefail
@@ -57,6 +57,7 @@ ln -sfn "$BRIDGE_VENV" "$PROJECT_ROOT/.venv-bridge"
 if [[ $want_test -eq 1 ]]; then
   command -v chromium >/dev/null || apt_install chromium
   command -v redis-server >/dev/null || apt_install redis-server
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx   # the cluster profile's tests
   if ! command -v pg_ctlcluster >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt_install postgresql
     # A server installed here only for the tests: let the postgres role in over loopback

@@ -25,7 +25,7 @@ run_suite() {  # name venv paths...
 }
 EXTRA_ARGS="${*:-}"
 run_suite bot "$RASA_VENV" tests/actions tests/bot
-run_suite bridge "$BRIDGE_VENV" tests/handoff tests/reliability tests/widget tests/bench
+run_suite bridge "$BRIDGE_VENV" tests/handoff tests/reliability tests/cluster tests/widget tests/bench
 
 "$BRIDGE_VENV/bin/python" - "$results" <<'PY' || status=1
 import sys, pathlib, xml.etree.ElementTree as ET

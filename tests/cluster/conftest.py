@@ -1,0 +1,26 @@
+"""Fixtures of the cluster tests: one running cluster profile for the module
+(tests/cluster/profile.py)."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from tests.cluster.profile import START_TIMEOUT_S, Cluster, running_cluster
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.option.asyncio_mode = "auto"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = str(config.rootpath / "tests" / "cluster")
+    for item in items:
+        if str(item.path).startswith(here) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(START_TIMEOUT_S + 300))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
