@@ -190,7 +190,8 @@ def test_rendezvous_order_is_the_same_in_every_process():
 # ---------------------------------------------------------------- settings
 
 def test_settings_take_a_list_of_rasa_urls(monkeypatch):
-    monkeypatch.setenv("HANDOFF_RASA_URL", " http://rasa-a:5005/ , https://rasa-b.internal/rasa/,http://10.0.0.3:5005")
+    monkeypatch.setenv("HANDOFF_RASA_URL",
+                       " http://rasa-a:5005/ , https://rasa-b.internal/rasa/,http://10.0.0.3:5005")
     monkeypatch.setenv("HANDOFF_RASA_RETRY_DOWN_S", "2.5")
     s = Settings()
     assert s.rasa_urls == ("http://rasa-a:5005", "https://rasa-b.internal/rasa", "http://10.0.0.3:5005")
