@@ -4,7 +4,7 @@
 # docs/benchmarks-nlu.md), then renders docs/benchmarks.md and docs/img/*.png from the
 # JSON results. `make bench` calls this.
 #
-#   bash bench/run.sh            # full: writes bench/results/*.json (about 20-30 minutes on 2 cores)
+#   bash bench/run.sh            # full: writes bench/results/*.json (about 30-45 minutes on 2 cores)
 #   bash bench/run.sh --quick    # seconds to minutes: writes var/bench/quick/ (results, page, plots)
 #
 # Each benchmark can also be run alone (see its --help):
@@ -13,6 +13,7 @@
 #   .venv-bridge/bin/python bench/capacity.py    10,000 widgets, relay, escalation, claims on Redis
 #   .venv-bridge/bin/python bench/profile_bridge.py   where the bridge's CPU goes in those
 #   .venv-bridge/bin/python bench/designer_loop.py  edit to live: train, PUT /model, new answer
+#   .venv-bridge/bin/python bench/scale.py       one Rasa server vs two, one bridge vs two, side by side
 #   .venv-bridge/bin/python bench/report.py      the page and the plots
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
@@ -30,7 +31,9 @@ if [[ "${1:-}" == "--quick" ]]; then
 fi
 
 [[ -x .venv-bridge/bin/python && -x .venv-rasa/bin/python ]] || bash scripts/setup.sh
-command -v redis-server >/dev/null || bash scripts/setup.sh --test
+# redis-server, and PostgreSQL answering on 127.0.0.1:5432 (bench/scale.py's tracker store)
+{ command -v redis-server && command -v psql && (exec 3<>/dev/tcp/127.0.0.1/5432); } >/dev/null 2>&1 \
+  || bash scripts/setup.sh --test
 [[ -f models/supportline.tar.gz ]] || bash scripts/train.sh
 PY=.venv-bridge/bin/python
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -57,6 +60,8 @@ if [[ ${#quick[@]} -eq 0 ]]; then
 fi
 say "bridge CPU profile (escalations, relays, claims)"
 bench bridge_profile bench/profile_bridge.py "${quick[@]}" "${out[@]}"
+say "scale-out: one Rasa server vs two (PostgreSQL + Redis lock), one bridge vs two (Redis)"
+bench scale bench/scale.py "${quick[@]}" "${out[@]}"
 
 # The NLU accuracy benchmark (bench/nlu/, another owner): its smoke entry only.
 if [[ -f bench/nlu/smoke.py ]]; then
