@@ -130,6 +130,41 @@ def plot_memory(r: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
+def plot_scale(r: dict[str, Any], out: Path) -> None:
+    """Bot-turn throughput (median of rounds, each round a dot) and p50/p99 against
+    concurrency, one Rasa server against two."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    res = r["rasa_servers"]["results"]
+    levels = sorted(res, key=int)
+    x = [int(v) for v in levels]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for arm, color, label, shift in (("1", "tab:blue", "1 Rasa server", 0.97),
+                                     ("2", "tab:green", "2 Rasa servers", 1.03)):
+        a1.plot(x, [res[k][arm]["throughput_per_s"] for k in levels], "o-", color=color, label=label)
+        for k in levels:
+            rounds = [rd["throughput"] for rd in res[k][arm]["rounds"]]
+            a1.plot([int(k) * shift] * len(rounds), rounds, ".", color=color, alpha=0.5)
+        a2.plot(x, [res[k][arm]["latency_ms"]["p50"] for k in levels], "o-", color=color, label=f"{label}, p50")
+        a2.plot(x, [res[k][arm]["latency_ms"]["p99"] for k in levels], "s--", color=color, label=f"{label}, p99")
+    for ax in (a1, a2):
+        ax.set_xscale("log")
+        ax.set_xticks(x, [str(v) for v in x])
+        ax.minorticks_off()
+        ax.set_xlabel("concurrent conversations")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    a1.set_ylim(bottom=0)
+    a1.set_ylabel("bot turns per second (line: median; dots: rounds)")
+    a2.set_ylim(bottom=0)
+    a2.set_ylabel("bot reply latency through the bridge, ms")
+    fig.suptitle(f"Bot turns through the bridge: one Rasa server against two ({r['machine']['cores']} cores, shared)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------------------- sections
 
 def section_machine(found: dict[str, dict[str, Any]]) -> str:
@@ -493,6 +528,132 @@ def section_designer_loop(r: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _busy(cpu: dict[str, Any]) -> str:
+    share = cpu.get("machine_busy_share")
+    return "-" if share is None else f"{share * 100:.0f}%"
+
+
+def _cores(cpu: dict[str, Any], *procs: str) -> float:
+    return sum(cpu["cores_used"].get(p) or 0.0 for p in procs)
+
+
+def _ms(cpu: dict[str, Any], *procs: str) -> float | None:
+    vals = [cpu["ms_per_unit"].get(p) for p in procs if cpu["ms_per_unit"].get(p) is not None]
+    return round(sum(vals), 1) if vals else None
+
+
+def _span(values: list[float], scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
+    vals = sorted(v * scale for v in values if v is not None)
+    if not vals:
+        return "-"
+    lo, hi = f"{vals[0]:.{digits}f}", f"{vals[-1]:.{digits}f}"
+    return (lo if lo == hi else f"{lo}-{hi}") + unit
+
+
+def section_scale(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[str, str]) -> str:
+    head = "## 6. Scale-out: a second Rasa server, a second bridge\n\n"
+    if r is None:
+        return head + "Not run yet: `.venv-bridge/bin/python bench/scale.py`.\n"
+    cores = r["machine"]["cores"] or 2
+    text = [head.rstrip("\n"), "", f"Command: `{r['command']}` ({'quick run, ' if r['quick'] else ''}{load_line(r)}). "
+            "Both comparisons "
+            "were measured side by side in this one run: the two arms of each alternate round by round, the order "
+            "flipping every round, so the machine's drifting load hits both alike. The CPU columns come from psutil, "
+            "per process and per round; \"others\" is the whole machine's busy time (every process, other "
+            "engineers' test runs included) minus ours.", ""]
+    rs = r.get("rasa_servers")
+    if rs:
+        res = rs["results"]
+        png = img / "scale_throughput.png"
+        plot_scale(r, png)
+        rows = []
+        for level, v in sorted(res.items(), key=lambda kv: int(kv[0])):
+            for arm in ("1", "2"):
+                a = v[arm]
+                rows.append([level, arm, a["turns"], a["throughput_per_s"], a["latency_ms"]["p50"],
+                             a["latency_ms"]["p99"], " / ".join(f"{n}" for n in a["turns_per_server"].values()),
+                             a["errors"]])
+            c = v["comparison"]
+            rows.append([level, "**2 / 1**", "", f"x{c['throughput_ratio']} (rounds paired: "
+                         f"x{fmt(c['throughput_ratio_paired_median'], 2)})", f"x{c['p50_ratio']}", f"x{c['p99_ratio']}",
+                         "", ""])
+        setup = rs["setup"]
+        text += ["### Bot turns: one Rasa server against two", "",
+                 "Two Rasa servers with the trained model (`models/supportline.tar.gz`), each with its action server "
+                 "(`tests/support/rasa_stack.py`), on one PostgreSQL tracker store (a fresh database per run, dropped "
+                 "afterwards; Rasa's tables made once before both servers start) and one Redis lock store (a "
+                 "throwaway `redis-server`; `bot.lock_store.AtomicRedisLockStore`). Both servers run for the whole "
+                 "part; two bridge processes (embedded store) sit in front of them: one with `HANDOFF_RASA_URL` "
+                 "naming the first server only, one naming both (each conversation sticks to one server, chosen by "
+                 "rendezvous hashing of its id). So the arms share model, stores and processes, and differ only in "
+                 "the number of Rasa servers the bridge spreads conversations over. Load: bench/latency.py's "
+                 "closed-loop Socket.IO visitors (no think time, the fixed cycle of 10 messages with 10 intents, a "
+                 f"new conversation every 10 turns), {len(rs['levels'])} concurrency level(s) x {rs['rounds']} "
+                 f"rounds x {rs['round_seconds']:.0f} s per arm. turns/s: median of the rounds; p50/p99: all turns "
+                 "of the arm pooled; turns per server: as the bridge's rendezvous order sends them "
+                 f"(the two Rasa servers took {setup.get('rasa_start_s')} s to load their models side by side).", "",
+                 table(["conversations", "Rasa servers", "turns", "turns/s", "p50 ms", "p99 ms", "turns per server",
+                        "errors"], rows), "",
+                 f"![throughput and latency against concurrency, one and two Rasa servers]({img_rel(doc, png)})", ""]
+        rows = []
+        busy, ours, others = [], [], []
+        for level, v in sorted(res.items(), key=lambda kv: int(kv[0])):
+            for arm in ("1", "2"):
+                cpu = v[arm]["cpu"]
+                busy.append(cpu["machine_busy_share"])
+                ours.append(cpu["ours_cores_used"])
+                others.append(cpu["others_cores_used"])
+                rows.append([level, arm, _ms(cpu, "rasa1", "rasa2"), _ms(cpu, "actions1", "actions2"),
+                             _ms(cpu, "bridge_1rasa", "bridge_2rasa"), _ms(cpu, "postgres"), _ms(cpu, "redis"),
+                             _ms(cpu, "client"), f"{_cores(cpu, 'rasa1'):.2f} / {_cores(cpu, 'rasa2'):.2f}",
+                             fmt(cpu["ours_cores_used"], 2), fmt(cpu["others_cores_used"], 2), _busy(cpu)])
+        text += ["CPU during those rounds: milliseconds per turn by process (Rasa servers together, action servers "
+                 "together, the bridge of the arm, the PostgreSQL backends of the database, the lock store's Redis, "
+                 "the load generator), then cores in use (CPU seconds per second, median of the rounds):", "",
+                 table(["conversations", "Rasa servers", "Rasa ms/turn", "actions ms/turn", "bridge ms/turn",
+                        "PostgreSQL ms/turn", "Redis ms/turn", "load generator ms/turn", "cores: Rasa 1 / Rasa 2",
+                        "cores: all ours", "cores: others", "machine busy"], rows), "",
+                 f"Over these rounds the machine's {cores} cores were {_span(busy, 100, 0, '%')} busy; the benchmark's "
+                 f"processes used {_span(ours)} cores and everything else on the machine {_span(others)}.", ""]
+    br = r.get("bridges")
+    if br:
+        res = br["results"]
+        rows = []
+        for arm in ("1", "2"):
+            a = res[arm]
+            cpu = a["cpu"]
+            bridge_cores = (f"{_cores(cpu, 'bridge_single'):.2f}" if arm == "1" else
+                            f"{_cores(cpu, 'bridge_pair1'):.2f} + {_cores(cpu, 'bridge_pair2'):.2f}")
+            bridge_ms = _ms(cpu, "bridge_single") if arm == "1" else _ms(cpu, "bridge_pair1", "bridge_pair2")
+            rows.append([arm, f"{a['widgets']:,}", a["relays"], a["relay_p50_ms"], a["relay_p99_ms"],
+                         a["relay_mean_ms"], a["escalation_p50_ms"], bridge_ms, bridge_cores,
+                         fmt(cpu["ours_cores_used"], 2), fmt(cpu["others_cores_used"], 2), _busy(cpu), a["errors"]])
+        c = res["comparison"]
+        rows.append(["**2 / 1**", "", "", f"x{c['p50_ratio']}", f"x{c['p99_ratio']}", "", "", "", "", "", "", "", ""])
+        text += ["### Agent -> visitor relay: one bridge against two on one Redis", "",
+                 "A fake Rasa (`bench/fake_rasa_server.py`): no Rasa call is on the relay path (an agent's message "
+                 "goes to the visitor first and into Rasa's tracker afterwards, in the background), and escalating "
+                 "needs a handoff answer at once. One `redis-server` holds the store and the Socket.IO pub/sub of "
+                 "three bridge processes: one alone (its own key prefix and channel) and a pair sharing theirs; all "
+                 f"three run for the whole part. Idle widgets (`bench/capacity.py`'s worker processes) hold "
+                 f"{br['widgets']:,} connections on each arm: all on the single bridge, half on each bridge of the "
+                 f"pair. Each of {br['rounds']} rounds per arm is `bench/capacity.handoff_round_trips`: {br['chats']} "
+                 f"chats at once, each {'once' if br['chat_rounds'] == 1 else str(br['chat_rounds']) + ' times'}: "
+                 "escalate, be claimed, receive "
+                 f"{br['relays_per_chat']} agent messages one after the other (each timed from the agent's emit to "
+                 "the visitor's `bot_uttered`), be closed. On the pair the visitors are on one bridge and the agents "
+                 "(5 consoles) on the other, alternating which, so every message crosses processes through Redis; on "
+                 "the single bridge both are on it. Figures are medians of the rounds' p50, p99 and mean.", "",
+                 table(["bridges", "idle widgets", "relays", "relay p50 ms", "relay p99 ms", "relay mean ms",
+                        "escalation p50 ms", "bridge CPU ms/relay", "bridge cores", "cores: all ours", "cores: others",
+                        "machine busy", "errors"], rows), "",
+                 "Bridge CPU per relay counts everything the bridges did in the round (escalations, claims, closes, "
+                 "pings of the idle widgets), divided by the relayed messages.", ""]
+    if notes.get("scale"):
+        text += [notes["scale"], ""]
+    return "\n".join(text)
+
+
 def section_smoke() -> str:
     return "\n".join([
         "## Smoke test", "",
@@ -502,7 +663,10 @@ def section_smoke() -> str:
         "1-second rounds); turn cost with our model only, in process (a load of the model, 12 turns, 20 held-out "
         "examples, a 4-turn profile); capacity with 60 connections, 6 agents racing for 6 conversations, one "
         "and two bridges on Redis; the bridge profile with 3 chats and 6 claims. The report renderer runs on "
-        "those files too. About 40 s on a quiet machine, 2-3 minutes under load.", ""])
+        "those files too. About 40 s on a quiet machine, 2-3 minutes under load. "
+        "`tests/bench/test_scale_smoke.py` does the same for `bench/scale.py --quick` (4 conversations, two 3-second "
+        "rounds per arm; 50 widgets, two relay rounds per arm) and checks that every arm produced answers: a few "
+        "minutes, most of it the two Rasa servers loading their models.", ""])
 
 
 def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
@@ -510,8 +674,9 @@ def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
     lat, tc, cap = load(results, "latency"), load(results, "turn_cost"), load(results, "capacity")
     bprof = load(results, "bridge_profile")
     lat_floor = load(results, "latency_fake_rasa")
+    scale = load(results, "scale")
     found = {k: v for k, v in (("latency", lat), ("latency_fake_rasa", lat_floor), ("turn_cost", tc),
-                               ("capacity", cap), ("bridge_profile", bprof)) if v}
+                               ("capacity", cap), ("bridge_profile", bprof), ("scale", scale)) if v}
     notes: dict[str, str] = {}
     if notes_file and notes_file.is_file():
         current = None
@@ -535,7 +700,8 @@ def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
         parts += [section_machine(found), section_goals(lat, tc, cap)]
     parts += [section_latency(lat, doc, img, notes, lat_floor), section_turn_cost(tc, doc, img, notes),
               section_capacity(cap, doc, img, notes, bprof), section_nlu(doc),
-              section_designer_loop(load(results, "designer_loop")), section_smoke()]
+              section_designer_loop(load(results, "designer_loop")), section_scale(scale, doc, img, notes),
+              section_smoke()]
     if notes.get("not_done"):
         parts += ["## Not measured", "", notes["not_done"], ""]
     text = "\n".join(parts).rstrip() + "\n"
