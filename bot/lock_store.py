@@ -51,6 +51,8 @@ from rasa.utils.endpoints import EndpointConfig
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL_S = 0.02
+# A lock key lives this long after its last ticket expires (clock rounding to spare).
+EXPIRY_MARGIN_MS = 1000
 
 # Shared Lua helpers. A lock is stored exactly as TicketLock.dumps() writes it:
 # {"conversation_id": "...", "tickets": ["{\"number\": 0, \"expires\": 1700000000.5}", ...]}
@@ -90,7 +92,7 @@ local function live(tickets, at)
 end
 
 -- Write the lock back, or delete it when no ticket is left. The key expires
--- EXPIRY_MARGIN_MS after its last ticket: a lock of killed servers goes away.
+-- shortly after its last ticket: a lock of killed servers goes away.
 local function store(key, conversation_id, tickets)
   if #tickets == 0 then
     redis.call('DEL', key)
@@ -109,8 +111,6 @@ local function store(key, conversation_id, tickets)
 end
 """
 
-EXPIRY_MARGIN_MS = 1000
-
 # KEYS[1] lock key; ARGV conversation_id, lifetime (s). Returns the ticket number:
 # last live ticket + 1, or 0 for an empty lock (as TicketLock.issue_ticket).
 _LUA_ISSUE = """
@@ -127,16 +127,16 @@ return number
 
 # KEYS[1] lock key; ARGV conversation_id, ticket number ('' for none). Removes that
 # ticket and the expired ones; deletes the lock when none is left. Returns the
-# number of tickets left.
+# number of tickets left, -1 when there was no lock.
 _LUA_RELEASE = """
 local tickets = load(KEYS[1])
-if not tickets then return 0 end
+if not tickets then return -1 end
 local kept = live(tickets, now())
 local remaining = {}
 for _, t in ipairs(kept) do
   if ARGV[2] == '' or t.number ~= tonumber(ARGV[2]) then remaining[#remaining + 1] = t end
 end
-if #remaining ~= #tickets then store(KEYS[1], ARGV[1], remaining) end
+if #remaining ~= #tickets or #remaining == 0 then store(KEYS[1], ARGV[1], remaining) end
 return #remaining
 """
 
@@ -163,7 +163,7 @@ return {-1}
 
 
 def _script(body: str) -> str:
-    return _LUA_COMMON.replace("EXPIRY_MARGIN_MS", str(EXPIRY_MARGIN_MS)) + body
+    return f"local EXPIRY_MARGIN_MS = {EXPIRY_MARGIN_MS}\n" + _LUA_COMMON + body
 
 
 _REDIS_SETTINGS = frozenset(inspect.signature(RedisLockStore.__init__).parameters) - {"self"}

@@ -23,6 +23,7 @@ import time
 import uuid
 
 import pytest
+from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore, RedisLockStore
 
 from bot.lock_store import AtomicRedisLockStore
@@ -385,6 +386,10 @@ def test_stock_store_reads_and_continues_our_lock(redis_server):
         ours.cleanup(c, number)
     assert stock.get_lock(c) is None
     assert ours.issue_ticket(c) == 0                # an empty lock starts at 0, as Rasa's
+    ours.cleanup(c, 0)
+    stock.save_lock(TicketLock(c))                  # an empty lock left by the stock store
+    ours.update_lock(c)
+    assert stock.get_lock(c) is None
 
 
 def test_lock_store_create_builds_it_from_an_endpoint_config(redis_server):
