@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 RASA := .venv-rasa/bin/rasa
 
-.PHONY: help setup run cluster test train validate review ship analytics-csv test-bot bench agent screenshots clean
+.PHONY: help setup run cluster cluster-ship test train validate review ship analytics-csv test-bot bench agent screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ run: ## Run the whole system (bot, actions, bridge, widget page, agent console)
 
 cluster: ## Run the cluster profile: nginx, two bridges, two Rasa servers, Redis, PostgreSQL (docs/deploy.md)
 	bash scripts/cluster.sh
+
+cluster-ship: ## Roll a new model out to the running cluster, one Rasa server at a time (no downtime)
+	bash scripts/cluster-ship.sh
 
 test: ## Run every test (installs what is missing, trains the model if needed)
 	bash scripts/test.sh

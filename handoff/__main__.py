@@ -1,17 +1,31 @@
 """``python -m handoff``: run the bridge with the settings from the environment."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from .app import create_app
 from .settings import Settings
 
 
+def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """The loop the bridge runs on: uvloop unless the settings ask for asyncio's own."""
+    if kind == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def main() -> int:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"error: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("handoff")
@@ -26,8 +40,9 @@ def main() -> int:
     except ValueError as exc:
         log.error("%s", exc)
         return 2
-    log.info("bridge listening on http://%s:%d (Rasa at %s)", settings.host, settings.port, settings.rasa_url)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    log.info("bridge listening on http://%s:%d (Rasa at %s; %s event loop)", settings.host, settings.port,
+             settings.rasa_url, settings.event_loop)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, loop=_event_loop(settings.event_loop))
     return 0
 
 

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"   # uvloop: libuv's faster event loop
 
     # Rasa (HTTP API, started with --enable-api --auth-token); several servers: "url1,url2"
     rasa_url: str = "http://127.0.0.1:5005"

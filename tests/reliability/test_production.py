@@ -57,3 +57,24 @@ def test_prod_refuses_to_start_without_a_secret(bridge_env):
     result = run_briefly(env)
     assert result.returncode == 2
     assert "HANDOFF_SECRET must be set" in result.stdout + result.stderr
+
+
+def test_an_invalid_setting_stops_the_start_with_a_clear_message(bridge_env):
+    result = run_briefly(bridge_env("", HANDOFF_RASA_URL="http://127.0.0.1:5005,ftp://rasa-2"))
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-2000:]
+    assert "invalid settings" in out and "HANDOFF_RASA_URL" in out and "ftp://rasa-2" in out
+    assert "Traceback" not in out
+
+
+async def test_the_bridge_runs_on_either_event_loop(bridge_env, bridges, fake_rasa):
+    for loop in ("uvloop", "asyncio"):
+        (bridge,) = await bridges(bridge_env("", HANDOFF_EVENT_LOOP=loop), 1)
+        visitor = ResilientVisitor(bridge.url, loop)
+        try:
+            await visitor.start()
+            await visitor.send("hello")
+            await until(lambda: any(m.get("text") == "echo: hello" for m in visitor.shown.values()), 5, "answered")
+        finally:
+            await visitor.close()
+        assert f"{loop} event loop" in bridge.log_path.read_text()
