@@ -192,7 +192,8 @@ def test_stock_cleanup_race_by_hand(redis_server):
     step as the two would run: the new ticket's lock is deleted, and its waiter fails
     as `_acquire_lock` does (no lock: LockError). Ours cannot interleave: cleanup is
     one script, so the same two calls leave the new ticket in place."""
-    stock_a, stock_b = make_store("stock", redis_server.port), make_store("stock", redis_server.port)
+    port = redis_server.port
+    stock_a, stock_b = make_store("stock", port), make_store("stock", port)
     c = conversation()
     assert stock_a.issue_ticket(c) == 0
     stock_a.finish_serving(c, 0)                     # A: GET, remove ticket 0, SET (empty)
@@ -203,7 +204,7 @@ def test_stock_cleanup_race_by_hand(redis_server):
     with pytest.raises(LockError):
         asyncio.run(stock_b._acquire_lock(c, 0, 0.01))
 
-    ours_a, ours_b = make_store("atomic", redis_server.port), make_store("atomic", redis_server.port)
+    ours_a, ours_b = make_store("atomic", port), make_store("atomic", port)
     c = conversation()
     assert ours_a.issue_ticket(c) == 0
     ours_a.cleanup(c, 0)

@@ -131,7 +131,8 @@ async def test_one_conversation_on_two_rasa_servers_is_serialized(rasa_cluster, 
         replies = await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
         assert all(isinstance(r, list) and r for r in replies), replies
-        async with session.get(f"{stacks[0].url}/conversations/{sender}/tracker?token={token}") as response:
+        async with session.get(f"{stacks[0].url}/conversations/{sender}/tracker"
+                               f"?token={token}") as response:
             tracker = await response.json()
     users = assert_each_once_in_serial_turns(tracker["events"], texts)
     assert users == texts, users                                               # in ticket order
