@@ -17,7 +17,7 @@ raises ``LockError``: HTTP 500). Waiting also polls every second.
 it as one step. It keeps Rasa's stored format (a stock ``RedisLockStore`` reading the
 same key understands it), Rasa's ticket numbering and FIFO order, and the ticket
 lifetime (``TICKET_LOCK_LIFETIME``, Rasa's default 60 s) so that the ticket of a killed
-server expires. Expiry is decided on the Redis server's clock (``TIME``), one clock
+server expires; a live server renews its tickets (``lock``), so only a dead server's do. Expiry is decided on the Redis server's clock (``TIME``), one clock
 for every Rasa server, and the key itself expires shortly after its last ticket, so a
 crashed server leaves nothing behind. A waiting message polls every ``poll_interval``
 seconds (default 20 ms) instead of every second.
@@ -38,6 +38,7 @@ Needs Redis >= 3.2 (scripts that call TIME before writing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -162,6 +163,27 @@ return {-1}
 """
 
 
+# KEYS[1] lock key; ARGV conversation_id, ticket number, lifetime (s). Drops expired
+# tickets and moves that ticket's expiry to now + lifetime. Returns 1, or 0 when the
+# ticket is gone (it expired before this renewal).
+_LUA_RENEW = """
+local tickets = load(KEYS[1])
+if not tickets then return 0 end
+local at = now()
+local kept = live(tickets, at)
+local found = 0
+for _, t in ipairs(kept) do
+  if t.number == tonumber(ARGV[2]) then
+    t.expires = at + tonumber(ARGV[3])
+    t.text = string.format('{"number": %d, "expires": %.6f}', t.number, t.expires)
+    found = 1
+  end
+end
+store(KEYS[1], ARGV[1], kept)
+return found
+"""
+
+
 def _script(body: str) -> str:
     return f"local EXPIRY_MARGIN_MS = {EXPIRY_MARGIN_MS}\n" + _LUA_COMMON + body
 
@@ -197,6 +219,7 @@ class AtomicRedisLockStore(RedisLockStore):
         self._issue = self.red.register_script(_script(_LUA_ISSUE))
         self._release = self.red.register_script(_script(_LUA_RELEASE))
         self._poll = self.red.register_script(_script(_LUA_POLL))
+        self._renew = self.red.register_script(_script(_LUA_RENEW))
 
     def _key(self, conversation_id: Text) -> Text:
         return self.key_prefix + conversation_id
@@ -236,14 +259,41 @@ class AtomicRedisLockStore(RedisLockStore):
         """Hold the conversation's lock: take a ticket, wait for its turn (polling every
         ``wait_time_in_seconds``, by default ``poll_interval``), release it on exit.
 
+        The ticket is a lease: while this message waits and while it is served, its
+        expiry is pushed ``lock_lifetime`` ahead every third of the lifetime. A live
+        server's ticket therefore never expires, however long it waits or its turn
+        lasts, and a killed server's ticket frees the conversation one lifetime after
+        its last renewal. (Rasa's tickets expire a fixed time after they are issued: a
+        waiter behind a killed server's ticket could expire before it got its turn,
+        and a turn longer than the lifetime let the next message in beside it.)
         Rasa calls ``lock(conversation_id)``; the stock store then polls every second.
         """
         wait = self.poll_interval if wait_time_in_seconds is None else wait_time_in_seconds
         ticket = self.issue_ticket(conversation_id, lock_lifetime)
+        renewing = asyncio.get_running_loop().create_task(
+            self._keep_alive(conversation_id, ticket, float(lock_lifetime)))
         try:
             yield await self._acquire_lock(conversation_id, ticket, wait)
         finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
             self.cleanup(conversation_id, ticket)
+
+    async def _keep_alive(self, conversation_id: Text, ticket: int, lifetime: float) -> None:
+        """Renew the ticket every third of its lifetime until cancelled or gone."""
+        interval = max(lifetime / 3, self.poll_interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                renewed = int(self._renew(keys=[self._key(conversation_id)],
+                                          args=[conversation_id, ticket, repr(lifetime)]))
+            except Exception as e:  # noqa: BLE001 - a Redis hiccup: the next renewal may work
+                logger.warning("Could not renew ticket %s of conversation '%s': %s",
+                               ticket, conversation_id, e)
+                continue
+            if not renewed:
+                return
 
     async def _acquire_lock(self, conversation_id: Text, ticket: int,
                             wait_time_in_seconds: float) -> TicketLock:

@@ -326,20 +326,64 @@ def test_update_lock_drops_expired_tickets(redis_server):
     assert stored_numbers(store, c) == [1]
 
 
-def test_a_waiter_whose_ticket_expires_gets_lock_error(redis_server):
-    """As in Rasa: a message that waited longer than its ticket lifetime fails instead
-    of running out of turn."""
+def test_a_ticket_issued_by_hand_expires_and_a_waiter_polling_it_gets_lock_error(redis_server):
+    """Without the lease (a ticket issued and never renewed, as by a killed server),
+    a waiter finds it gone once its lifetime has passed: LockError, as in Rasa."""
     store = make_store("atomic", redis_server.port)
     c = conversation()
     store.issue_ticket(c)                            # someone holds the lock for long
+    mine = store.issue_ticket(c, lock_lifetime=0.2)
 
-    async def impatient():
-        async with store.lock(c, lock_lifetime=0.2):
-            pass
+    async def poll_without_renewing():
+        await store._acquire_lock(c, mine, 0.02)
 
     with pytest.raises(LockError):
-        asyncio.run(impatient())
+        asyncio.run(poll_without_renewing())
     assert stored_numbers(store, c) == [0]
+
+
+def test_a_live_waiter_keeps_its_ticket_behind_a_dead_servers_ticket(redis_server):
+    """The cluster's failover case: a server died holding ticket 0; the message, retried
+    on another server, takes ticket 1 a moment later and waits. Its ticket is renewed
+    while it waits, so it gets its turn once ticket 0 expires, even if ticket 0 was
+    issued long before or the waiting server is slow to look."""
+    store = make_store("atomic", redis_server.port)
+    c = conversation()
+    store.issue_ticket(c, lock_lifetime=0.6)          # the dead server's ticket
+
+    async def retried_message() -> tuple[float, int]:
+        started = time.monotonic()
+        async with store.lock(c, lock_lifetime=0.3, wait_time_in_seconds=0.5) as lock:
+            return time.monotonic() - started, lock.now_serving
+
+    waited, serving = asyncio.run(retried_message())
+    assert serving == 1
+    assert 0.5 <= waited < 2.0, waited
+    assert not store.red.exists(PREFIX + ":lock:" + c)
+
+
+def test_a_turn_longer_than_the_lifetime_is_not_overtaken(redis_server):
+    """A holder whose turn lasts three lifetimes keeps the lock; the next message waits
+    for it without failing, and never runs beside it."""
+    store = make_store("atomic", redis_server.port)
+    c = conversation()
+    spans: list[tuple[str, float, float]] = []
+
+    async def message(name: str, hold_s: float, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        async with store.lock(c, lock_lifetime=0.3):
+            began = time.monotonic()
+            await asyncio.sleep(hold_s)
+            spans.append((name, began, time.monotonic()))
+
+    async def both() -> None:
+        await asyncio.gather(message("long", 0.9, 0), message("next", 0.05, 0.1))
+
+    asyncio.run(both())
+    (first, _, first_end), (second, second_start, _) = sorted(spans, key=lambda span: span[1])
+    assert (first, second) == ("long", "next")
+    assert second_start >= first_end
+    assert not store.red.exists(PREFIX + ":lock:" + c)
 
 
 def test_lifetime_comes_from_ticket_lock_lifetime(redis_server):

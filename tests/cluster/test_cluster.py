@@ -26,6 +26,7 @@ import pytest
 from tests.cluster.profile import (Cluster, agent_from, listening, rasa_pid, visitor_from,
                                    wait_until)
 from tests.reliability.harness import close_client
+from tests.support.processes import PROJECT_ROOT
 
 HUMAN = "I want to talk to a human"
 TURNS = ["hello there", "how much is express shipping?", "can I pay with PayPal?",
@@ -183,6 +184,47 @@ async def test_a_rasa_server_killed_mid_traffic_loses_no_message(cluster: Cluste
     # supervisord brings the killed server back; later tests see the whole cluster
     await wait_until(lambda: listening(cluster.rasa_ports[0]), 600, "rasa1 restarted by supervisord")
     assert rasa_pid(cluster, "rasa1") != victim
+
+
+async def test_rolling_model_rollout_keeps_every_conversation(cluster: Cluster):
+    """`make cluster-ship` restarts the Rasa servers one at a time while visitors talk."""
+    sources = [ip for _, ip in _bridges_and_sources(cluster)]
+    visitors = [visitor_from(cluster, sources[i % 2]) for i in range(4)]
+    before = {name: rasa_pid(cluster, name) for name in ("rasa1", "rasa2")}
+    env = {**os.environ, "CLUSTER_STATE_DIR": str(cluster.state_dir), "RASA_TOKEN": cluster.rasa_token}
+    try:
+        for visitor in visitors:
+            await visitor.start()
+        ship = await asyncio.create_subprocess_exec(
+            "bash", "scripts/cluster-ship.sh", "--no-train", cwd=PROJECT_ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        answered = 0
+
+        async def converse(visitor) -> None:
+            nonlocal answered
+            turn = 0
+            while ship.returncode is None:
+                await _bot_answers(visitor, TURNS[turn % len(TURNS)], timeout=90)
+                answered += 1
+                turn += 1
+                await asyncio.sleep(0.5)
+
+        talking = [asyncio.create_task(converse(v)) for v in visitors]
+        output, _ = await asyncio.wait_for(ship.communicate(), 1800)
+        await asyncio.gather(*talking)
+        assert ship.returncode == 0, output.decode()[-3000:]
+        assert "live on every Rasa server" in output.decode()
+        for visitor in visitors:
+            system = [m["text"] for m in visitor.rec.all("bot_uttered") if m.get("sender") == "system"]
+            assert not system, (visitor.session_id, system)
+            assert not [s for s in visitor.rec.all("conversation_state") if s["state"] != "bot"]
+        after = {name: rasa_pid(cluster, name) for name in ("rasa1", "rasa2")}
+        assert all(after[name] != before[name] for name in before), (before, after)
+        assert answered >= 2 * len(visitors)
+        print(f"\nFIGURES cluster_rollout: answered_turns={answered} during the rolling restart")
+    finally:
+        for visitor in visitors:
+            await close_client(visitor.sio)
 
 
 def test_sigterm_stops_every_process(cluster: Cluster):
