@@ -2,7 +2,7 @@
 against two, and agent -> visitor relay latency with one bridge against two, each pair
 measured side by side in the same run, in interleaved rounds.
 
-  .venv-bridge/bin/python bench/scale.py            # full (about 10-15 minutes on 2 cores)
+  .venv-bridge/bin/python bench/scale.py            # full (about 10 minutes on 2 cores)
   .venv-bridge/bin/python bench/scale.py --quick    # a few minutes (the Rasa model loads dominate)
 
 Part 1, Rasa servers (the real trained model, models/supportline.tar.gz): two Rasa
@@ -31,8 +31,9 @@ alternate between the arms.
 Per round, the CPU seconds of every process involved (psutil: Rasa servers, action
 servers, bridges, the PostgreSQL backends of the database, Redis, the load generators)
 and of the whole machine (all processes, other engineers' included) are recorded, so the
-page can say whether the two cores were saturated and by whom.
-Writes bench/results/scale.json.
+page can say whether the two cores were saturated and by whom; a failed bot turn is kept
+with its time, server and error. Writes bench/results/scale.json; the processes' logs
+(bridges, Rasa and action servers) stay in a temporary directory, printed at the end.
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ import psutil  # noqa: E402
 
 from bench.capacity import Workers, handoff_round_trips, make_agents_file  # noqa: E402
 from bench.common import (OUR_MODEL, PROJECT_ROOT, RASA_VENV, Run, loadavg, median, print_table,  # noqa: E402
-                          raise_nofile, ratio, summary, write_result)
+                          raise_nofile, ratio, summary, utcnow, write_result)
 from bench.latency import Direct, ViaBridge, run_round  # noqa: E402
 from bench.procs import CpuMeter, start_bridge, start_fake_rasa, tempdir  # noqa: E402
 from handoff.rasa import rendezvous_order  # noqa: E402
@@ -135,6 +136,7 @@ class Meter:
 
     def start(self) -> "Meter":
         self.t0 = time.monotonic()
+        self.started = utcnow()
         self.busy0 = machine_busy_s()
         self.cpu.start()
         return self
@@ -146,7 +148,7 @@ class Meter:
         cores = psutil.cpu_count() or 1
         machine = machine_busy_s() - self.busy0
         machine_wall = time.monotonic() - self.t0
-        return {"wall_s": wall, "cpu_s": used, "ours_cpu_s": round(ours, 3),
+        return {"started_utc": self.started, "wall_s": wall, "cpu_s": used, "ours_cpu_s": round(ours, 3),
                 "machine_busy_s": round(machine, 3),
                 "ours_cores_used": round(ours / wall, 3) if wall else None,
                 "others_cores_used": round((machine - ours) / wall, 3) if wall else None,
@@ -155,14 +157,15 @@ class Meter:
 
 
 def cpu_summary(rounds: list[dict[str, Any]], work: int, cores: int) -> dict[str, Any]:
-    """CPU of an arm over its rounds: ms per unit of work and cores used, by process; cores
-    used by all our processes and by everything else on the machine, and the machine's busy
-    share (medians of the rounds)."""
+    """CPU of an arm over its rounds: ms per unit of work by process (all rounds pooled);
+    cores used by each process, by all our processes and by everything else on the machine,
+    and the machine's busy share (medians of the rounds, so that a round stretched by a
+    stalled turn does not dilute them)."""
     procs = sorted({k for r in rounds for k in r["cpu"]["cpu_s"]})
     total = {p: sum(r["cpu"]["cpu_s"].get(p, 0.0) for r in rounds) for p in procs}
-    wall = sum(r["cpu"]["wall_s"] for r in rounds)
     return {"ms_per_unit": {p: round(v / work * 1000, 3) if work else None for p, v in total.items()},
-            "cores_used": {p: round(v / wall, 3) if wall else None for p, v in total.items()},
+            "cores_used": {p: median([round(r["cpu"]["cpu_s"].get(p, 0.0) / r["cpu"]["wall_s"], 3)
+                                      for r in rounds if r["cpu"]["wall_s"]]) for p in procs},
             "ours_cores_used": median([r["cpu"]["ours_cores_used"] for r in rounds
                                        if r["cpu"]["ours_cores_used"] is not None]),
             "others_cores_used": median([r["cpu"]["others_cores_used"] for r in rounds
@@ -176,16 +179,27 @@ def cpu_summary(rounds: list[dict[str, Any]], work: int, cores: int) -> dict[str
 
 class CountedBridge(ViaBridge):
     """bench.latency.ViaBridge that also counts the turns each Rasa server got (the bridge's
-    own rendezvous order of the conversation over its servers)."""
+    own rendezvous order of the conversation over its servers) and keeps what went wrong
+    in failed turns (run_round only counts them)."""
 
     def __init__(self, bridge_url: str, rasa_urls: list[str]):
         super().__init__(bridge_url)
         self.rasa_urls = rasa_urls
         self.per_server: collections.Counter[str] = collections.Counter()
+        self.failures: list[str] = []
+
+    def server(self, conv: Any) -> str:
+        return f"rasa{self.rasa_urls.index(rendezvous_order(conv, self.rasa_urls)[0]) + 1}"
 
     async def turn(self, worker: int, conv: Any, text: str) -> float:
-        ms = await super().turn(worker, conv, text)
-        self.per_server[rendezvous_order(conv, self.rasa_urls)[0]] += 1
+        t0 = utcnow()
+        try:
+            ms = await super().turn(worker, conv, text)
+        except Exception as exc:
+            self.failures.append(f"{t0} {self.server(conv)} conversation {conv} {text!r}: "
+                                 f"{exc.__class__.__name__} {exc}")
+            raise
+        self.per_server[self.server(conv)] += 1
         return ms
 
 
@@ -193,7 +207,7 @@ def psql(sql: str) -> None:
     subprocess.run([*PG, "-c", sql], check=True, capture_output=True, timeout=120)
 
 
-def make_tables(database_url: str, logdir: Path) -> float:
+def make_tables(database_url: str) -> float:
     t0 = time.monotonic()
     env = {**os.environ, "TRACKER_STORE_URL": database_url, "TF_CPP_MIN_LOG_LEVEL": "2",
            "RASA_TELEMETRY_ENABLED": "false"}
@@ -229,6 +243,7 @@ async def measure_rasa(args: argparse.Namespace, arms: dict[str, CountedBridge],
                 for name in (ARMS if r % 2 == 0 else ARMS[::-1]):
                     arm = arms[name]
                     arm.per_server.clear()
+                    arm.failures.clear()
                     meter = Meter(procs).start()
                     res = await run_round(arm, level, args.seconds, args.max_turns)
                     cpu = meter.stop()
@@ -238,7 +253,7 @@ async def measure_rasa(args: argparse.Namespace, arms: dict[str, CountedBridge],
                         "round": r, "turns": res["turns"], "elapsed_s": round(res["elapsed_s"], 3),
                         "throughput": round(res["throughput"], 2), "errors": res["errors"],
                         "p50": lat["p50"], "p99": lat["p99"], "mean": lat["mean"],
-                        "turns_per_server": {f"rasa{rasa_urls.index(u) + 1}": n for u, n in arm.per_server.items()},
+                        "turns_per_server": dict(arm.per_server), "failures": list(arm.failures[:10]),
                         "cpu": cpu})
                     print(f"  C={level:<3} round {r} {name} Rasa server(s) {res['turns']:>5} turns "
                           f"{res['throughput']:7.1f}/s p50 {lat['p50']} ms p99 {lat['p99']} ms errors {res['errors']}; "
@@ -285,7 +300,7 @@ def rasa_part(args: argparse.Namespace, logdir: Path, redis: RedisServer) -> dic
     setup: dict[str, Any] = {"database": "PostgreSQL (fresh database, dropped afterwards)",
                              "lock_store": "Redis (bot.lock_store.AtomicRedisLockStore)"}
     try:
-        setup["make_tables_s"] = make_tables(database_url, logdir)
+        setup["make_tables_s"] = make_tables(database_url)
         token = uuid.uuid4().hex
         env = {"TRACKER_STORE_URL": database_url, "LOCK_STORE_URL": redis.url, "RASA_TELEMETRY_ENABLED": "false"}
         stacks = [RasaStack(model=args.model, token=token, endpoints_env=env, start_timeout=900) for _ in range(2)]
@@ -313,8 +328,11 @@ def rasa_part(args: argparse.Namespace, logdir: Path, redis: RedisServer) -> dic
     finally:
         for b in bridges:
             b.stop()
-        for s in stacks:
+        for i, s in enumerate(stacks, 1):
             s.stop()
+            for name in ("rasa.log", "actions.log"):       # kept with the other logs of the run
+                if (s.dir / name).exists():
+                    shutil.copy(s.dir / name, logdir / f"{name.split('.')[0]}{i}.log")
             shutil.rmtree(s.dir, ignore_errors=True)
         try:
             psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -486,8 +504,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["table"] = tables(result)
     result.update({k: v for k, v in run.meta().items() if k in ("finished_utc", "duration_s", "load_end")})
     path = write_result("scale", result, args.out)
-    print(f"wrote {path}")
-    shutil.rmtree(logdir, ignore_errors=True)
+    print(f"wrote {path}; the processes' logs are in {logdir}")
     return result
 
 
