@@ -603,15 +603,19 @@ def section_scale(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[st
                 busy.append(cpu["machine_busy_share"])
                 ours.append(cpu["ours_cores_used"])
                 others.append(cpu["others_cores_used"])
+                all_ms = _ms(cpu, *cpu["ms_per_unit"])
                 rows.append([level, arm, _ms(cpu, "rasa1", "rasa2"), _ms(cpu, "actions1", "actions2"),
                              _ms(cpu, "bridge_1rasa", "bridge_2rasa"), _ms(cpu, "postgres"), _ms(cpu, "redis"),
-                             _ms(cpu, "client"), f"{_cores(cpu, 'rasa1'):.2f} / {_cores(cpu, 'rasa2'):.2f}",
+                             _ms(cpu, "client"), all_ms, f"{cores * 1000 / all_ms:.0f}" if all_ms else "-",
+                             v[arm]["throughput_per_s"], f"{_cores(cpu, 'rasa1'):.2f} / {_cores(cpu, 'rasa2'):.2f}",
                              fmt(cpu["ours_cores_used"], 2), fmt(cpu["others_cores_used"], 2), _busy(cpu)])
         text += ["CPU during those rounds: milliseconds per turn by process (Rasa servers together, action servers "
-                 "together, the bridge of the arm, the PostgreSQL backends of the database, the lock store's Redis, "
-                 "the load generator), then cores in use (CPU seconds per second, median of the rounds):", "",
+                 "together, the bridges, the PostgreSQL backends of the database, the lock store's Redis, the load "
+                 f"generator) and all together; the turns per second that would fill all {cores} cores at that cost, "
+                 "against the measured ones; then cores in use (CPU seconds per second, median of the rounds):", "",
                  table(["conversations", "Rasa servers", "Rasa ms/turn", "actions ms/turn", "bridge ms/turn",
-                        "PostgreSQL ms/turn", "Redis ms/turn", "load generator ms/turn", "cores: Rasa 1 / Rasa 2",
+                        "PostgreSQL ms/turn", "Redis ms/turn", "load generator ms/turn", "all ms/turn",
+                        f"CPU-bound turns/s ({cores} cores)", "measured turns/s", "cores: Rasa 1 / Rasa 2",
                         "cores: all ours", "cores: others", "machine busy"], rows), "",
                  f"Over these rounds the machine's {cores} cores were {_span(busy, 100, 0, '%')} busy; the benchmark's "
                  f"processes used {_span(ours)} cores and everything else on the machine {_span(others)}.", ""]
