@@ -38,6 +38,8 @@ class Metrics:
         self.rasa_failovers = Counter("handoff_rasa_failovers",
                                       "Rasa calls moved to the next Rasa server, by endpoint",
                                       ["endpoint"], registry=r)
+        self.silent_turns = Counter("handoff_bot_silent_turns",
+                                    "Visitor messages Rasa answered with nothing (a failed turn)", registry=r)
         self.errors = Counter("handoff_client_errors", "Errors reported to clients, by code",
                               ["code"], registry=r)
         self.reassignments = Counter("handoff_reassignments", "Chats taken back from agents, by cause",

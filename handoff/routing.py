@@ -267,13 +267,26 @@ class Router:
                                                   "detail": str(exc)})
             return
         await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
-        await self._deliver_bot_replies(conversation_id, replies, message.id)
+        if not await self._deliver_bot_replies(conversation_id, replies, message.id):
+            await self._silent_turn(conversation_id, message.id)
+
+    async def _silent_turn(self, conversation_id: str, message_id: str) -> None:
+        """Rasa answered a visitor message with nothing. Our assistant answers every
+        message, so the turn failed inside Rasa: its REST channel turns an error during
+        the turn (a lock not acquired, an action server connection lost) into an empty
+        200. The visitor is told, instead of waiting for an answer that never comes."""
+        self.metrics.silent_turns.inc()
+        log.warning("conversation %s: Rasa answered message %s with nothing", conversation_id, message_id)
+        await self._system(conversation_id, "Sorry, I could not answer that just now. "
+                           "Please say it again, or ask to talk to a person.")
 
     async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]],
-                                   message_id: str | None = None) -> None:
+                                   message_id: str | None = None) -> bool:
         """Show Rasa's replies to the visitor message `message_id` (None: a turn without
-        one, as after a hand back). Two custom payloads are never shown: a fallback
-        report is recorded for the analytics, a handoff queues the chat."""
+        one, as after a hand back); False when there was nothing to show or do. Two
+        custom payloads are never shown: a fallback report is recorded for the
+        analytics, a handoff queues the chat."""
+        shown = 0
         signal = None
         fallbacks: list[dict[str, Any]] = []
         for reply in replies:
@@ -288,10 +301,12 @@ class Router:
             for text, payload in rest_to_parts(reply):
                 self.metrics.messages.labels(direction="bot_to_visitor").inc()
                 await self._say(conversation_id, "bot", text, payload=payload)
+                shown += 1
         if fallbacks:
             await self._record_fallbacks(conversation_id, fallbacks)
         if signal is not None:
             await self.escalate(conversation_id, signal)
+        return bool(shown) or signal is not None
 
     async def _record_fallbacks(self, conversation_id: str, entries: list[dict[str, Any]]) -> None:
         """Add fallback turns to the conversation's meta while the bot has it. The write is

@@ -92,6 +92,24 @@ async def test_bot_typing_around_the_rasa_call(bridge, visitor):
     assert (await visitor.next("typing")) == {"from": "bot", "on": False}
 
 
+async def test_a_turn_rasa_answers_with_nothing_is_not_left_silent(bridge, visitor, fake_rasa):
+    """Rasa's REST channel answers 200 [] when a turn fails inside Rasa (a lock not
+    acquired, the action server's connection lost): the visitor is told so."""
+    fake_rasa.replies["what about my order?"] = []
+    await visitor.start()
+    await visitor.say("what about my order?")
+    notice = await visitor.bot_text()
+    assert notice["sender"] == "system" and "could not answer" in notice["text"]
+    assert (await bridge.bridge.store.get_conversation(visitor.session_id)).state == "bot"
+    status, metrics = await bridge.http("GET", "/metrics")
+    assert "handoff_bot_silent_turns_total 1.0" in metrics
+    # a turn that only hands over (no text) is not a silent one
+    fake_rasa.replies["a person please"] = [fake_rasa.handoff()]
+    await visitor.say("a person please")
+    await visitor.next("conversation_state", lambda s: s["state"] == "queued")
+    assert not [m for m in visitor.rec.all("bot_uttered") if "could not answer" in m.get("text", "")][1:]
+
+
 async def test_webhook_gets_sender_and_metadata(bridge, visitor, fake_rasa):
     sid = await visitor.start()
     await visitor.say("hello", metadata={"page_url": "https://shop/x", "visitor_id": "v-1"})
