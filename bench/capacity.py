@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
 
-from bench.common import PROJECT_ROOT, Run, print_table, raise_nofile, summary, write_result  # noqa: E402
+from bench.common import PROJECT_ROOT, Run, print_table, raise_nofile, summary  # noqa: E402
 from bench.eio import SioSocket, Waiter  # noqa: E402
 
 GOAL_CONNECTIONS = 10_000
@@ -575,8 +575,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "double assignments", "store mismatches", "relay p50 ms", "relay p99 ms"], rows,
                      title="Claims race and relay on Redis: one bridge against two")
     result["table"] = "\n".join([t1, t2, t3])
-    result.update({k: v for k, v in run.meta().items() if k in ("finished_utc", "duration_s", "load_end")})
-    path = write_result("capacity", result, args.out)
+    path = run.finish(result, args.out)
     print(f"wrote {path}")
     return result
 

@@ -152,6 +152,11 @@ class Run:
                 "load_start": self.load_start, "load_end": loadavg(), "machine": machine(),
                 "command": self.command}
 
+    def finish(self, result: dict[str, Any], out: str | Path | None = None) -> Path:
+        """Stamp the result with the finish time, duration and load, and write it."""
+        result.update({k: v for k, v in self.meta().items() if k in ("finished_utc", "duration_s", "load_end")})
+        return write_result(self.name, result, out)
+
 
 def git_state() -> str:
     """The commit measured, and whether the code under test had uncommitted changes."""

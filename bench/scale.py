@@ -57,7 +57,7 @@ import psutil  # noqa: E402
 
 from bench.capacity import Workers, handoff_round_trips, make_agents_file  # noqa: E402
 from bench.common import (OUR_MODEL, PROJECT_ROOT, RASA_VENV, Run, loadavg, median, print_table,  # noqa: E402
-                          raise_nofile, ratio, summary, utcnow, write_result)
+                          raise_nofile, ratio, summary, utcnow)
 from bench.latency import Direct, ViaBridge, run_round  # noqa: E402
 from bench.procs import CpuMeter, start_bridge, start_fake_rasa, tempdir  # noqa: E402
 from handoff.rasa import rendezvous_order  # noqa: E402
@@ -502,8 +502,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "relay" in parts:
             result["bridges"] = relay_part(args, logdir, redis)
     result["table"] = tables(result)
-    result.update({k: v for k, v in run.meta().items() if k in ("finished_utc", "duration_s", "load_end")})
-    path = write_result("scale", result, args.out)
+    path = run.finish(result, args.out)
     print(f"wrote {path}; the processes' logs are in {logdir}")
     return result
 

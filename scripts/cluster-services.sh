@@ -12,14 +12,6 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 redis_url="$1" database_url="$2" state_dir="$3"
 
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-apt_updated=0
-apt_install() {
-  command -v apt-get >/dev/null || die "please install: $* (no apt-get here)"
-  if [[ $apt_updated -eq 0 ]]; then say "apt-get update"; as_root apt-get update -qq; apt_updated=1; fi
-  say "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
 url_part() {  # url field: host | port | password | path
   "$BRIDGE_VENV/bin/python" -c '
 import sys, urllib.parse
@@ -47,14 +39,7 @@ fi
 db_host="$(url_part "$database_url" host)" db_port="$(url_part "$database_url" port)"
 if ! (exec 3<>"/dev/tcp/$db_host/$db_port") 2>/dev/null; then
   is_local "$db_host" || die "PostgreSQL at $db_host:$db_port does not answer (CLUSTER_DATABASE_URL)"
-  if ! command -v pg_ctlcluster >/dev/null; then
-    apt_install postgresql
-    hba="$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -n 1)"
-    as_root sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
-  fi
-  say "starting PostgreSQL"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
-  for _ in $(seq 1 30); do (exec 3<>"/dev/tcp/$db_host/$db_port") 2>/dev/null && break; sleep 1; done
+  ensure_local_postgresql "$db_port"
 fi
 
 # The database and Rasa's tables (the SQL tracker store makes them when it is built).

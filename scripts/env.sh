@@ -1,4 +1,5 @@
-# Sourced by the other scripts: where things live. No side effects beyond variables.
+# Sourced by the other scripts: where things live, and helpers to install what is
+# missing. No side effects beyond variables and functions.
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SUPPORTLINE_CACHE="${SUPPORTLINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/supportline}"
 UV_VERSION="0.13.8"
@@ -23,4 +24,33 @@ find_python310() {
     done
   done
   return 1
+}
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null || die "please install: $* (no apt-get here)"
+  if [[ $apt_updated -eq 0 ]]; then say "apt-get update"; as_root apt-get update -qq; apt_updated=1; fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+# PostgreSQL on this machine: installed from Debian's packages when missing, then started
+# when nothing listens on 127.0.0.1:PORT (default 5432). A server installed here lets the
+# postgres role in over loopback without a password, as the tests and the cluster
+# profile connect (postgresql://postgres@127.0.0.1:5432).
+ensure_local_postgresql() {
+  local port="${1:-5432}" hba version
+  if ! command -v pg_ctlcluster >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt_install postgresql
+    hba="$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -n 1)"
+    as_root sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main reload >/dev/null 2>&1 || true
+  fi
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+  version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+  say "starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 1; done
+  die "PostgreSQL did not start on 127.0.0.1:$port"
 }

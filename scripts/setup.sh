@@ -19,15 +19,6 @@ find_bridge_python() {
   return 1
 }
 
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-apt_updated=0
-apt_install() {
-  command -v apt-get >/dev/null || die "please install: $* (no apt-get here)"
-  if [[ $apt_updated -eq 0 ]]; then say "apt-get update"; as_root apt-get update -qq; apt_updated=1; fi
-  say "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
-
 ensure_uv() {
   [[ -x "$UV" ]] && "$UV" --version 2>/dev/null | grep -q "$UV_VERSION" && return 0
   say "installing uv $UV_VERSION (package installer) into $SUPPORTLINE_CACHE/tools"
@@ -58,17 +49,5 @@ if [[ $want_test -eq 1 ]]; then
   command -v chromium >/dev/null || apt_install chromium
   command -v redis-server >/dev/null || apt_install redis-server
   command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_install nginx   # the cluster profile's tests
-  if ! command -v pg_ctlcluster >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    apt_install postgresql
-    # A server installed here only for the tests: let the postgres role in over loopback
-    # without a password, as the tests connect (postgresql://postgres@127.0.0.1:5432).
-    hba="$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -n 1)"
-    as_root sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main reload >/dev/null 2>&1 || true
-  fi
-  pg_version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
-  if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
-    say "starting PostgreSQL"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
-  fi
+  ensure_local_postgresql 5432
 fi

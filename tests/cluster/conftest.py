@@ -7,6 +7,7 @@ from typing import Iterator
 import pytest
 
 from tests.cluster.profile import START_TIMEOUT_S, Cluster, running_cluster
+from tests.support.timeouts import default_timeouts
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -14,10 +15,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = str(config.rootpath / "tests" / "cluster")
-    for item in items:
-        if str(item.path).startswith(here) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(START_TIMEOUT_S + 300))
+    default_timeouts(config, items, "cluster", lambda item: START_TIMEOUT_S + 300)
 
 
 @pytest.fixture(scope="module")

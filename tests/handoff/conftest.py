@@ -21,6 +21,7 @@ from handoff.settings import Settings
 from tests.handoff.clients import BridgeServer
 from tests.support.fake_rasa import FakeRasa
 from tests.support.processes import RedisServer
+from tests.support.timeouts import default_timeouts
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORDS = {"alice": "alice-secret-pw", "bob": "bob-secret-pw", "carol": "carol-secret-pw"}
@@ -33,10 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A hung bridge test fails after a while instead of blocking the run (pytest-timeout);
     the end-to-end test gets time for Rasa to load its model on a busy machine."""
-    here = str(config.rootpath / "tests" / "handoff")
-    for item in items:
-        if str(item.path).startswith(here) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(900 if "e2e" in item.path.name else 120))
+    default_timeouts(config, items, "handoff", lambda item: 900 if "e2e" in item.path.name else 120)
 
 
 @pytest_asyncio.fixture

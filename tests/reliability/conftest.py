@@ -15,6 +15,7 @@ from tests.handoff.conftest import (  # noqa: F401 - fixtures, re-exported for t
     FAST_HASHER, PASSWORDS, agents_file, fake_rasa, make_settings, redis_server, redis_url)
 from tests.reliability.harness import QUIET_LIMITS, BridgeProcess
 from tests.support.processes import RedisServer
+from tests.support.timeouts import default_timeouts
 
 SECRET = "reliability-secret-" + "r" * 32
 
@@ -24,10 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = str(config.rootpath / "tests" / "reliability")
-    for item in items:
-        if str(item.path).startswith(here) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(240))
+    default_timeouts(config, items, "reliability", lambda item: 240)
 
 
 @pytest.fixture
