@@ -658,6 +658,22 @@ def section_scale(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[st
     return "\n".join(text)
 
 
+def section_event_loop(r: dict[str, Any] | None, notes: dict[str, str]) -> str:
+    head = "## 7. Event loop: uvloop against asyncio\n\n"
+    if not r:
+        return head + "Not run yet: `.venv-bridge/bin/python bench/event_loop.py`.\n"
+    text = [head.rstrip(), "",
+            f"Command: `{r['command']}`. {load_line(r)}. Two bridge processes that differ only in "
+            "`HANDOFF_EVENT_LOOP`, each on the embedded store holding the same idle widgets, one fake Rasa; "
+            "rounds alternate the arms. Each round: escalations one at a time, then visitors in parallel "
+            "escalating, being claimed and receiving agent messages back to back (as in section 3). The CPU "
+            "column is the bridge's CPU time over the whole round divided by the messages relayed in it.", "",
+            r["table"].split("\n", 1)[1] if r["table"].startswith("Bridge on") else r["table"], ""]
+    if notes.get("event_loop"):
+        text += [notes["event_loop"], ""]
+    return "\n".join(text)
+
+
 def section_smoke() -> str:
     return "\n".join([
         "## Smoke test", "",
@@ -670,7 +686,8 @@ def section_smoke() -> str:
         "those files too. About 40 s on a quiet machine, 2-3 minutes under load. "
         "`tests/bench/test_scale_smoke.py` does the same for `bench/scale.py --quick` (4 conversations, two 3-second "
         "rounds per arm; 50 widgets, two relay rounds per arm) and checks that every arm produced answers: a few "
-        "minutes, most of it the two Rasa servers loading their models.", ""])
+        "minutes, most of it the two Rasa servers loading their models. The same file runs "
+        "`bench/event_loop.py --quick` (40 widgets per bridge, two rounds per arm).", ""])
 
 
 def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
@@ -679,8 +696,10 @@ def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
     bprof = load(results, "bridge_profile")
     lat_floor = load(results, "latency_fake_rasa")
     scale = load(results, "scale")
+    event_loop = load(results, "event_loop")
     found = {k: v for k, v in (("latency", lat), ("latency_fake_rasa", lat_floor), ("turn_cost", tc),
-                               ("capacity", cap), ("bridge_profile", bprof), ("scale", scale)) if v}
+                               ("capacity", cap), ("bridge_profile", bprof), ("scale", scale),
+                               ("event_loop", event_loop)) if v}
     notes: dict[str, str] = {}
     if notes_file and notes_file.is_file():
         current = None
@@ -705,7 +724,7 @@ def render(results: Path, doc: Path, img: Path, notes_file: Path | None) -> str:
     parts += [section_latency(lat, doc, img, notes, lat_floor), section_turn_cost(tc, doc, img, notes),
               section_capacity(cap, doc, img, notes, bprof), section_nlu(doc),
               section_designer_loop(load(results, "designer_loop")), section_scale(scale, doc, img, notes),
-              section_smoke()]
+              section_event_loop(event_loop, notes), section_smoke()]
     if notes.get("not_done"):
         parts += ["## Not measured", "", notes["not_done"], ""]
     text = "\n".join(parts).rstrip() + "\n"

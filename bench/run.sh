@@ -11,6 +11,7 @@
 #   .venv-bridge/bin/python bench/latency.py     bridge vs Rasa REST, 1/10/50 conversations
 #   .venv-bridge/bin/python bench/turn_cost.py   our config vs rasa init's, curve, accuracy, profile
 #   .venv-bridge/bin/python bench/capacity.py    10,000 widgets, relay, escalation, claims on Redis
+#   .venv-bridge/bin/python bench/event_loop.py  the bridge on uvloop vs asyncio, side by side
 #   .venv-bridge/bin/python bench/profile_bridge.py   where the bridge's CPU goes in those
 #   .venv-bridge/bin/python bench/designer_loop.py  edit to live: train, PUT /model, new answer
 #   .venv-bridge/bin/python bench/scale.py       one Rasa server vs two, one bridge vs two, side by side
@@ -54,6 +55,8 @@ say "2/3 cost of a bot turn: our config vs Rasa's default"
 bench turn_cost bench/turn_cost.py "${quick[@]}" "${out[@]}"
 say "3/3 bridge capacity"
 bench capacity bench/capacity.py "${quick[@]}" "${out[@]}"
+say "event loop: the bridge on uvloop vs asyncio"
+bench event_loop bench/event_loop.py "${quick[@]}" "${out[@]}"
 if [[ ${#quick[@]} -eq 0 ]]; then
   say "designer loop: edit to live"
   bench designer_loop bench/designer_loop.py "${out[@]}"

@@ -96,8 +96,18 @@ def test_bridge_profile_quick(out):
     assert "push_queue" in r["routing_cumulative"]
 
 
+@pytest.mark.timeout(200)
+def test_event_loop_quick(out):
+    r = run_quick("event_loop.py", out, 180)
+    for loop in ("uvloop", "asyncio"):
+        arm = r["summary"][loop]
+        assert arm["relayed"] > 0 and arm["errors"] == 0, (loop, arm)
+        assert arm["relay_p50_ms"] is not None and arm["bridge_cpu_ms_per_relay"] is not None
+        assert len(r["rounds"][loop]) == r["settings"]["rounds"]
+
+
 def test_report_renders(out):
-    """The page and the three plots from the quick results (run after the three above)."""
+    """The page and the three plots from the quick results (run after the ones above)."""
     needed = [out / f"{n}.json" for n in ("latency", "turn_cost", "capacity")]
     missing = [p.name for p in needed if not p.exists()]
     assert not missing, f"quick results missing (an earlier smoke test failed): {missing}"
@@ -108,7 +118,7 @@ def test_report_renders(out):
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = doc.read_text()
     for heading in ("## 1. Bot reply", "## 2. Cost of a bot turn", "## 3. Bridge capacity", "## 4. NLU accuracy",
-                    "## Goals at a glance"):
+                    "## Goals at a glance", "## 7. Event loop"):
         assert heading in text
     for png in ("latency_vs_concurrency.png", "turn_cost_curve.png", "memory_vs_connections.png"):
         assert (img / png).stat().st_size > 1000
