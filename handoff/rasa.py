@@ -236,7 +236,3 @@ class RasaClient:
         answers = await asyncio.gather(*(self.probe(url) for url in self.urls))
         return [{"url": public_url(url), "ok": ok, "marked_down": self.is_down(url)}
                 for url, ok in zip(self.urls, answers)]
-
-    async def status(self) -> bool:
-        """True when at least one server answers GET /status (the bridge can serve)."""
-        return any(server["ok"] for server in await self.servers())

@@ -314,7 +314,7 @@ class Router:
         ticket, an escalation by another process), nothing is written, so the meta read
         before cannot overwrite what that change wrote (ticket_id, escalation_intent, ...)."""
         current = await self.store.get_conversation(conversation_id)
-        if current is None or current.state != "bot":
+        if current is None:
             return
         updated = await self.store.transition(conversation_id, ("bot",), "bot",
                                               meta=bot_reports.with_fallbacks(current.meta, entries))

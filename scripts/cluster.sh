@@ -34,11 +34,7 @@ bash scripts/cluster-services.sh "$CLUSTER_REDIS_URL" "$CLUSTER_DATABASE_URL" "$
 redis_cmd=""
 [[ -f "$CLUSTER_STATE_DIR/redis.cmd" ]] && redis_cmd="$(cat "$CLUSTER_STATE_DIR/redis.cmd")"
 
-mkdir -p var
-[[ -f var/rasa-token ]] || (umask 077; "$BRIDGE_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' > var/rasa-token)
-[[ -f var/bridge-secret ]] || (umask 077; "$BRIDGE_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))' > var/bridge-secret)
-export RASA_TOKEN="${RASA_TOKEN:-$(cat var/rasa-token)}"
-export HANDOFF_SECRET="${HANDOFF_SECRET:-$(cat var/bridge-secret)}"
+ensure_run_secrets
 export HANDOFF_AGENTS_FILE="${HANDOFF_AGENTS_FILE:-var/agents.yml}"
 
 # Rasa: one endpoints file for both servers (PostgreSQL tracker store, Redis lock store).
@@ -64,12 +60,7 @@ sed -e "s|@PREFIX@|$nginx_dir|g" -e "s|@LISTEN@|$CLUSTER_HOST:$CLUSTER_PORT|g" \
     -e "s|@BRIDGE_SERVERS@|${servers%\\n}|" deploy/nginx-cluster.conf > "$nginx_dir/nginx.conf"
 nginx -t -q -p "$nginx_dir" -c "$nginx_dir/nginx.conf" -g 'daemon off;'
 
-credentials="$("$BRIDGE_VENV/bin/python" -c '
-import sys
-from handoff.agents import ensure_demo_agents
-for user, password in ensure_demo_agents(sys.argv[1]):
-    print(f"    {user} / {password}")
-' "$HANDOFF_AGENTS_FILE")"
+credentials="$(demo_credentials "$HANDOFF_AGENTS_FILE")"
 
 # supervisord runs every process, restarts one that dies (the others keep serving), and
 # stops them all on Ctrl-C / SIGTERM. `supervisorctl -c $conf status|restart rasa1` from

@@ -54,3 +54,25 @@ ensure_local_postgresql() {
   for _ in $(seq 1 30); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 1; done
   die "PostgreSQL did not start on 127.0.0.1:$port"
 }
+
+# The run's secrets, made once in var/ (mode 600) and exported unless already set:
+# RASA_TOKEN (Rasa's --auth-token, handed to the bridges) and HANDOFF_SECRET (agent tokens).
+ensure_run_secrets() {
+  mkdir -p "$PROJECT_ROOT/var"
+  local token="$PROJECT_ROOT/var/rasa-token" secret="$PROJECT_ROOT/var/bridge-secret"
+  [[ -f "$token" ]] || (umask 077; "$BRIDGE_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$token")
+  [[ -f "$secret" ]] || (umask 077; "$BRIDGE_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))' > "$secret")
+  export RASA_TOKEN="${RASA_TOKEN:-$(cat "$token")}"
+  export HANDOFF_SECRET="${HANDOFF_SECRET:-$(cat "$secret")}"
+}
+
+# The demo agent accounts created when the agents file AGENTS does not exist yet, as
+# "    user / password" lines (nothing when it exists: its passwords are not known).
+demo_credentials() {
+  "$BRIDGE_VENV/bin/python" -c '
+import sys
+from handoff.agents import ensure_demo_agents
+for user, password in ensure_demo_agents(sys.argv[1]):
+    print(f"    {user} / {password}")
+' "$1"
+}

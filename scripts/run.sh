@@ -12,20 +12,12 @@ export RASA_PORT="${RASA_PORT:-5005}" ACTIONS_PORT="${ACTIONS_PORT:-5055}"
 export HANDOFF_HOST="${HANDOFF_HOST:-127.0.0.1}" HANDOFF_PORT="${HANDOFF_PORT:-8080}"
 export ACTION_ENDPOINT_URL="${ACTION_ENDPOINT_URL:-http://127.0.0.1:$ACTIONS_PORT/webhook}"
 # Rasa's HTTP API only on loopback and only with this token; the bridge gets the same one.
-[[ -f var/rasa-token ]] || (umask 077; "$BRIDGE_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' > var/rasa-token)
-[[ -f var/bridge-secret ]] || (umask 077; "$BRIDGE_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))' > var/bridge-secret)
-export RASA_TOKEN="${RASA_TOKEN:-$(cat var/rasa-token)}"
+ensure_run_secrets
 export HANDOFF_RASA_TOKEN="$RASA_TOKEN" HANDOFF_RASA_URL="http://127.0.0.1:$RASA_PORT"
-export HANDOFF_SECRET="${HANDOFF_SECRET:-$(cat var/bridge-secret)}"
 export HANDOFF_AGENTS_FILE="${HANDOFF_AGENTS_FILE:-var/agents.yml}"
 "$RASA_VENV/bin/python" -m bot.endpoints --out var/endpoints.yml
 
-credentials="$("$BRIDGE_VENV/bin/python" -c '
-import sys
-from handoff.agents import ensure_demo_agents
-for user, password in ensure_demo_agents(sys.argv[1]):
-    print(f"    {user} / {password}")
-' "$HANDOFF_AGENTS_FILE")"
+credentials="$(demo_credentials "$HANDOFF_AGENTS_FILE")"
 
 base="http://$HANDOFF_HOST:$HANDOFF_PORT"
 announce() {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Any, Callable, Iterator
 import aiohttp
 
 from handoff.agents import add_agent
-from tests.handoff.clients import Agent, BridgeServer, Visitor
+from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import FAST_HASHER, PASSWORDS
 from tests.support.processes import PROJECT_ROOT, free_port
 
@@ -49,7 +51,6 @@ class Cluster:
     url: str
     bridge_ports: list[int]
     rasa_ports: list[int]
-    redis_url: str
     rasa_token: str
     output: list[str] = field(default_factory=list)
 
@@ -80,9 +81,7 @@ class Cluster:
 
     def upstream_of(self, source_ip: str) -> str:
         """The bridge (host:port) nginx sends a client from this address to."""
-        import urllib.request
-        opener = urllib.request.build_opener(_SourceHandler(source_ip))
-        with opener.open(self.url + "/healthz", timeout=10) as response:
+        with _opener_from(source_ip).open(self.url + "/healthz", timeout=10) as response:
             return response.headers["X-Handoff-Upstream"]
 
     def sources_by_bridge(self) -> dict[str, list[str]]:
@@ -96,23 +95,17 @@ class Cluster:
         return found
 
 
-class _SourceHandler:
-    """urllib handler binding the client socket to a source address."""
+def _opener_from(source_ip: str) -> urllib.request.OpenerDirector:
+    """A urllib opener whose connections come from source_ip."""
+    class Connection(http.client.HTTPConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "source_address": (source_ip, 0)})
 
-    def __new__(cls, source_ip: str):
-        import http.client
-        import urllib.request
+    class Handler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(Connection, req)
 
-        class Connection(http.client.HTTPConnection):
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                kwargs["source_address"] = (source_ip, 0)
-                super().__init__(*args, **kwargs)
-
-        class Handler(urllib.request.HTTPHandler):
-            def http_open(self, req):  # noqa: ANN001
-                return self.do_open(Connection, req)
-
-        return Handler()
+    return urllib.request.build_opener(Handler())
 
 
 def http_session_from(source_ip: str) -> aiohttp.ClientSession:
@@ -135,9 +128,7 @@ async def agent_from(cluster: Cluster, source_ip: str, username: str,
                                 json={"username": username, "password": PASSWORDS[username]}) as response:
             assert response.status == 200, await response.text()
             token = (await response.json())["token"]
-    server = BridgeServer.__new__(BridgeServer)
-    server.port = int(cluster.url.rsplit(":", 1)[1])
-    agent = Agent(server, token)
+    agent = Agent(None, token)   # connected here, through nginx (Agent.login needs a BridgeServer)
     agent.sio.eio.http = http_session_from(source_ip)
     await agent.sio.connect(cluster.url, namespaces=["/agent"], auth={"token": token},
                             transports=transports or ["websocket"], wait_timeout=10)
@@ -207,8 +198,7 @@ def running_cluster(state_dir: Path) -> Iterator[Cluster]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     running = Cluster(proc=proc, state_dir=state_dir, url=f"http://127.0.0.1:{ports['CLUSTER_PORT']}",
-                      bridge_ports=ports["bridges"], rasa_ports=ports["rasa"],
-                      redis_url=env["CLUSTER_REDIS_URL"], rasa_token=token)
+                      bridge_ports=ports["bridges"], rasa_ports=ports["rasa"], rasa_token=token)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         assert proc.stdout is not None
