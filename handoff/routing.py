@@ -255,17 +255,22 @@ class Router:
     async def _ask_bot(self, conversation_id: str, message: Message, rasa_meta: dict[str, Any]) -> None:
         """The bot's turn: typing on, webhook, typing off, replies (or bot_unavailable)."""
         self.metrics.messages.labels(direction="visitor_to_bot").inc()
-        await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": True})
-        try:
-            replies = await self.rasa.send_message(conversation_id, message.text or "", rasa_meta)
-        except Unavailable as exc:
-            log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, exc)
+        # the typing indicator goes out while Rasa works, not before the call starts
+        replies, typing = await asyncio.gather(
+            self.rasa.send_message(conversation_id, message.text or "", rasa_meta),
+            self.out.visitor(conversation_id, "typing", {"from": "bot", "on": True}),
+            return_exceptions=True)
+        if isinstance(replies, Unavailable):
+            log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, replies)
             await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
             await self._system(conversation_id, "Our assistant is not available right now. "
                                "Let me connect you with a person.")
             await self.escalate(conversation_id, {"reason": "bot_unavailable", "topic": "general",
-                                                  "detail": str(exc)})
+                                                  "detail": str(replies)})
             return
+        for outcome in (replies, typing):
+            if isinstance(outcome, BaseException):
+                raise outcome
         await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
         if not await self._deliver_bot_replies(conversation_id, replies, message.id):
             await self._silent_turn(conversation_id, message.id)

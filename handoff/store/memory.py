@@ -7,8 +7,8 @@ survives a restart. Run several bridges only with the Redis store.
 Atomicity comes from asyncio itself: no method awaits between reading and writing
 state, so every method runs to completion without another coroutine interleaving.
 No locks and no I/O are needed. It is not thread-safe (the bridge is one event loop).
-Values are deep-copied in and out, so callers cannot alter stored state by mutating
-what they passed or got back.
+Values are copied in and out, so callers cannot alter stored state by mutating what
+they passed or got back (the records are frozen, so only their dicts are copied).
 """
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ from ._common import (PICKUPS_KEPT, check_changes, check_priority, check_release
 from .base import AgentStatus, Conversation, Message, Store
 
 log = logging.getLogger(__name__)
+
+
+def _own_conversation(conversation: Conversation) -> Conversation:
+    """A copy that shares nothing mutable with `conversation`. Conversation is frozen, so
+    only `meta` needs copying; a full deepcopy of the record was the largest single cost
+    of a bot turn on this store."""
+    return dataclasses.replace(conversation, meta=copy.deepcopy(conversation.meta))
+
+
+def _own_message(message: Message) -> Message:
+    """A copy that shares nothing mutable with `message` (only `payload` is mutable)."""
+    return dataclasses.replace(message, payload=copy.deepcopy(message.payload))
 
 
 class EmbeddedStore(Store):
@@ -60,11 +72,11 @@ class EmbeddedStore(Store):
     async def create_conversation(self, conversation: Conversation) -> Conversation:
         existing = self._conversations.get(conversation.id)
         if existing is not None:
-            return copy.deepcopy(existing)
+            return _own_conversation(existing)
         check_state(conversation.state)
         now = self._clock()
         stored = dataclasses.replace(
-            copy.deepcopy(conversation),
+            _own_conversation(conversation),
             created_at=conversation.created_at or now,
             updated_at=conversation.updated_at or conversation.created_at or now,
         )
@@ -73,11 +85,11 @@ class EmbeddedStore(Store):
         self._message_pos[stored.id] = {}
         self._client_ids[stored.id] = {}
         log.debug("conversation %s created", stored.id)
-        return copy.deepcopy(stored)
+        return _own_conversation(stored)
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         found = self._conversations.get(conversation_id)
-        return copy.deepcopy(found) if found is not None else None
+        return _own_conversation(found) if found is not None else None
 
     async def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
         check_changes(changes)
@@ -102,7 +114,7 @@ class EmbeddedStore(Store):
         self._conversations[conversation_id] = updated
         if current.state == "queued" and updated.state != "queued":
             self._queue.pop(conversation_id, None)
-        return copy.deepcopy(updated)
+        return _own_conversation(updated)
 
     async def list_conversations(self, *, state: str | None = None, visitor_id: str | None = None,
                                  agent_id: str | None = None, since: float | None = None,
@@ -113,7 +125,7 @@ class EmbeddedStore(Store):
                  and (agent_id is None or c.agent_id == agent_id)
                  and (since is None or c.updated_at >= since)]
         found.sort(key=lambda c: (c.created_at, c.id), reverse=True)
-        return [copy.deepcopy(c) for c in found[:max(limit, 0)]]
+        return [_own_conversation(c) for c in found[:max(limit, 0)]]
 
     async def count_conversations(self, *, state: str | None = None) -> int:
         if state is None:
@@ -130,14 +142,14 @@ class EmbeddedStore(Store):
         positions = self._message_pos[cid]
         client_ids = self._client_ids[cid]
         if message.client_id is not None and message.client_id in client_ids:
-            return copy.deepcopy(log_[client_ids[message.client_id]]), True
+            return _own_message(log_[client_ids[message.client_id]]), True
         if message.id in positions:
-            return copy.deepcopy(log_[positions[message.id]]), True
+            return _own_message(log_[positions[message.id]]), True
         positions[message.id] = len(log_)
         if message.client_id is not None:
             client_ids[message.client_id] = len(log_)
-        log_.append(copy.deepcopy(message))
-        return copy.deepcopy(message), False
+        log_.append(_own_message(message))
+        return _own_message(message), False
 
     async def messages(self, conversation_id: str, *, after_id: str | None = None,
                        limit: int = 500) -> list[Message]:
@@ -145,7 +157,7 @@ class EmbeddedStore(Store):
         start = 0
         if after_id is not None and after_id in self._message_pos.get(conversation_id, {}):
             start = self._message_pos[conversation_id][after_id] + 1
-        return [copy.deepcopy(m) for m in log_[start:start + max(limit, 0)]]
+        return [_own_message(m) for m in log_[start:start + max(limit, 0)]]
 
     # queue
 
