@@ -15,6 +15,12 @@ so that the featurizer stays frozen and cheap.
   the label list.
 
 Usage: ``- name: bot.minilm_classifier.MiniLMIntentClassifier`` (after a tokenizer).
+
+``blend_previous`` (0 by default) makes it an ensemble with the intent classifier before
+it in the pipeline: its confidences become ``(1 - w) * own + w * previous`` over the
+previous component's full intent_ranking (that component should rank every intent,
+``ranking_length: 0``; with no ranking before it, its own confidences stand). Two models that err differently (a frozen encoder with a linear
+classifier, the fine-tuned encoder) are right together more often than either alone.
 """
 from __future__ import annotations
 
@@ -132,6 +138,7 @@ class MiniLMIntentClassifier(IntentClassifier, GraphComponent):
             "warmup_fraction": 0.1,
             "random_seed": 42,
             "ranking_length": LABEL_RANKING_LENGTH,
+            "blend_previous": 0.0,  # weight of the previous classifier's ranking (0: ignore it)
         }
 
     def __init__(self, config, name, model_storage, resource, net: Optional[_Net] = None,
@@ -222,13 +229,27 @@ class MiniLMIntentClassifier(IntentClassifier, GraphComponent):
                 m.set("intent_ranking", [], add_to_output=True)
             return messages
         probs = self.net.predict([m.get(TEXT) for m in todo])
+        weight = float(self.config["blend_previous"] or 0.0)
         n = int(self.config["ranking_length"] or 0)
         for m, p in zip(todo, probs):
+            previous = self._previous_confidences(m) if weight > 0.0 else None
+            if previous is not None and previous.any():
+                p = (1.0 - weight) * p + weight * previous
             order = np.argsort(-p)
             ranking = [{"name": self.labels[i], "confidence": float(p[i])} for i in order]
             m.set("intent", ranking[0], add_to_output=True)
             m.set("intent_ranking", ranking[:n] if n > 0 else ranking, add_to_output=True)
         return messages
+
+    def _previous_confidences(self, message: Message) -> np.ndarray:
+        """The confidences the previous classifier gave our labels (0 for any it left out)."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        previous = np.zeros(len(self.labels), dtype=np.float32)
+        for entry in message.get("intent_ranking") or []:
+            i = index.get(entry.get("name"))
+            if i is not None:
+                previous[i] = float(entry.get("confidence") or 0.0)
+        return previous
 
     # ---------------------------------------------------------------- storage
     def persist(self) -> None:
