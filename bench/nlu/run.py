@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -174,6 +175,65 @@ class Parser:
         return out
 
 
+class ComponentTimes(logging.Handler):
+    """Training time of each pipeline component, read from the messages of Rasa's training
+    hooks ("Starting to train component 'X'" / "Finished training component 'X'")."""
+
+    PATTERN = re.compile(r"(Starting to train|Finished training) component '([^']+)'")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.started: Dict[str, float] = {}
+        self.seconds: Dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = self.PATTERN.search(record.getMessage())
+        if not match:
+            return
+        what, component = match.groups()
+        if what.startswith("Starting"):
+            self.started[component] = record.created
+        elif component in self.started:
+            key = component
+            while key in self.seconds:  # a second CountVectorsFeaturizer
+                key += "'"
+            self.seconds[key] = round(record.created - self.started.pop(component), 2)
+
+    def attach(self, quiet: bool) -> None:
+        hooks = logging.getLogger("rasa.engine.training.hooks")
+        hooks.addHandler(self)
+        hooks.setLevel(logging.INFO)
+        hooks.propagate = not quiet  # below Rasa's chosen log level: recorded, not printed
+
+
+def record_epoch_times() -> List[List[float]]:
+    """Seconds of every training epoch of Rasa's TensorFlow components (DIET,
+    ResponseSelector, ...), one list per training run, in the order they trained: their
+    progress-bar callback is wrapped to note the time at each epoch's start and end."""
+    from rasa.utils.tensorflow.callback import RasaTrainingLogger
+
+    runs: List[List[float]] = []
+    started: List[float] = []
+
+    def on_train_begin(self, logs=None):
+        runs.append([])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        started[:] = [time.perf_counter()]
+
+    original_end = RasaTrainingLogger.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        if started and runs:
+            runs[-1].append(round(time.perf_counter() - started[0], 2))
+        original_end(self, epoch, logs)
+
+    RasaTrainingLogger.on_train_begin = on_train_begin
+    RasaTrainingLogger.on_epoch_begin = on_epoch_begin
+    RasaTrainingLogger.on_epoch_end = on_epoch_end
+    return runs
+
+
 def print_table(res: Dict) -> None:
     cols = ["dataset", "pipeline", "metric", "train s", "infer ms median", "p99", "n test"]
     if res["dataset"] == "banking77":
@@ -264,6 +324,9 @@ def main(argv=None) -> Dict:
         configure_logging_and_warnings(level)
         configure_structlog(level)
 
+        component_times = ComponentTimes()
+        component_times.attach(quiet=level > logging.INFO)
+        epoch_times = record_epoch_times()
         from rasa.model_training import train_nlu
         print(f"[{utcnow()}] training {name} on {args.dataset}: {len(train)} examples", flush=True)
         c0, t0 = cpu_seconds(), time.perf_counter()
@@ -271,6 +334,9 @@ def main(argv=None) -> Dict:
                           fixed_model_name="nlu")
         res["train_time_s"] = round(time.perf_counter() - t0, 2)
         res["train_cpu_s"] = round(cpu_seconds() - c0, 2)
+        res["component_train_s"] = component_times.seconds
+        if epoch_times:
+            res["epoch_s"] = epoch_times  # per TensorFlow component, in training order
         res["loadavg_after_train"] = os.getloadavg()
         if not model:
             raise RuntimeError("training produced no model")
