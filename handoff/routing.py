@@ -253,7 +253,8 @@ class Router:
                 log.info("conversation %s: could not log a message in Rasa: %s", conversation_id, exc)
 
     async def _ask_bot(self, conversation_id: str, message: Message, rasa_meta: dict[str, Any]) -> None:
-        """The bot's turn: typing on, webhook, typing off, replies (or bot_unavailable)."""
+        """The bot's turn: typing on while the webhook runs, replies, typing off (or
+        bot_unavailable)."""
         self.metrics.messages.labels(direction="visitor_to_bot").inc()
         # the typing indicator goes out while Rasa works, not before the call starts
         replies, typing = await asyncio.gather(
@@ -268,11 +269,15 @@ class Router:
             await self.escalate(conversation_id, {"reason": "bot_unavailable", "topic": "general",
                                                   "detail": str(replies)})
             return
-        for outcome in (replies, typing):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
-        if not await self._deliver_bot_replies(conversation_id, replies, message.id):
+        try:
+            for outcome in (replies, typing):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            delivered = await self._deliver_bot_replies(conversation_id, replies, message.id)
+        finally:
+            # after the replies, so that they are not held up by it
+            await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
+        if not delivered:
             await self._silent_turn(conversation_id, message.id)
 
     async def _silent_turn(self, conversation_id: str, message_id: str) -> None:
