@@ -223,17 +223,22 @@ def section_goals(lat, tc, cap) -> str:
     return "## Goals at a glance\n\n" + table(["goal", "measured", ""], rows) + "\n"
 
 
-def nlu_goal_rows() -> list[list[str]]:
-    """The NLU goals against the best test result of our pipelines (bench/nlu/results)."""
+def nlu_results() -> list[tuple[Path, dict[str, Any]]]:
+    """The finished NLU benchmark results (smoke runs left out), with their files."""
     found = []
     for path in sorted(NLU_RESULTS.glob("*.json")) if NLU_RESULTS.is_dir() else []:
         try:
             d = json.loads(path.read_text())
         except ValueError:
             continue
-        if (isinstance(d, dict) and d.get("status") == "done" and not d.get("smoke") and not d.get("dev")
-                and str(d.get("pipeline", "")).startswith("ours")):
-            found.append(d)
+        if isinstance(d, dict) and d.get("status") == "done" and not d.get("smoke"):
+            found.append((path, d))
+    return found
+
+
+def nlu_goal_rows() -> list[list[str]]:
+    """The NLU goals against the best test result of our pipelines (bench/nlu/results)."""
+    found = [d for _, d in nlu_results() if not d.get("dev") and str(d.get("pipeline", "")).startswith("ours")]
     rows = []
     banking = [d for d in found if d["dataset"] == "banking77" and "accuracy" in d]
     if banking:
@@ -519,13 +524,7 @@ def section_nlu(doc: Path) -> str:
              "up to an hour each and are run separately. Headline figures from `bench/nlu/results/` at the time "
              "this page was rendered:", ""]
     rows = []
-    for path in sorted(NLU_RESULTS.glob("*.json")) if NLU_RESULTS.is_dir() else []:
-        try:
-            d = json.loads(path.read_text())
-        except ValueError:
-            continue
-        if not isinstance(d, dict) or d.get("smoke") or d.get("status") != "done":
-            continue
+    for path, d in nlu_results():
         if str(d.get("pipeline", "")).endswith("_probe"):
             epochs = ", ".join(str(len(run)) for run in d.get("epoch_s") or [])
             figure = (f"timing probe ({epochs} epochs; its accuracy is not a result): inference "
