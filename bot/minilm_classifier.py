@@ -230,9 +230,10 @@ class MiniLMIntentClassifier(IntentClassifier, GraphComponent):
             return messages
         probs = self.net.predict([m.get(TEXT) for m in todo])
         weight = float(self.config["blend_previous"] or 0.0)
+        index = {label: i for i, label in enumerate(self.labels)} if weight > 0.0 else {}
         n = int(self.config["ranking_length"] or 0)
         for m, p in zip(todo, probs):
-            previous = self._previous_confidences(m) if weight > 0.0 else None
+            previous = self._previous_confidences(m, index) if weight > 0.0 else None
             if previous is not None and previous.any():
                 p = (1.0 - weight) * p + weight * previous
             order = np.argsort(-p)
@@ -241,9 +242,9 @@ class MiniLMIntentClassifier(IntentClassifier, GraphComponent):
             m.set("intent_ranking", ranking[:n] if n > 0 else ranking, add_to_output=True)
         return messages
 
-    def _previous_confidences(self, message: Message) -> np.ndarray:
-        """The confidences the previous classifier gave our labels (0 for any it left out)."""
-        index = {label: i for i, label in enumerate(self.labels)}
+    def _previous_confidences(self, message: Message, index: Dict[Text, int]) -> np.ndarray:
+        """The confidences the previous classifier gave our labels (0 for any it left out);
+        `index` maps each of our labels to its position."""
         previous = np.zeros(len(self.labels), dtype=np.float32)
         for entry in message.get("intent_ranking") or []:
             i = index.get(entry.get("name"))

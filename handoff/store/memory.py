@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 
 def _own_conversation(conversation: Conversation) -> Conversation:
     """A copy that shares nothing mutable with `conversation`. Conversation is frozen, so
-    only `meta` needs copying; a full deepcopy of the record was the largest single cost
-    of a bot turn on this store."""
+    only `meta` needs copying (cheaper than deep-copying the whole record)."""
     return dataclasses.replace(conversation, meta=copy.deepcopy(conversation.meta))
 
 
