@@ -253,30 +253,34 @@ class Router:
                 log.info("conversation %s: could not log a message in Rasa: %s", conversation_id, exc)
 
     async def _ask_bot(self, conversation_id: str, message: Message, rasa_meta: dict[str, Any]) -> None:
-        """The bot's turn: typing on while the webhook runs, replies, typing off (or
-        bot_unavailable)."""
+        """The bot's turn: the replies (or bot_unavailable), with the bot's typing indicator
+        around them when Rasa takes longer than ``bot_typing_delay_s`` (a reply that comes
+        sooner needs no indicator: it would only flicker, and cost two emits per turn)."""
         self.metrics.messages.labels(direction="visitor_to_bot").inc()
-        # the typing indicator goes out while Rasa works, not before the call starts
-        replies, typing = await asyncio.gather(
-            self.rasa.send_message(conversation_id, message.text or "", rasa_meta),
-            self.out.visitor(conversation_id, "typing", {"from": "bot", "on": True}),
-            return_exceptions=True)
-        if isinstance(replies, Unavailable):
-            log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, replies)
-            await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
+        webhook = asyncio.ensure_future(self.rasa.send_message(conversation_id, message.text or "", rasa_meta))
+        typing_shown = False
+        try:
+            await asyncio.wait({webhook}, timeout=self.settings.bot_typing_delay_s)
+            if not webhook.done():
+                await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": True})
+                typing_shown = True
+            replies = await webhook
+        except Unavailable as exc:
+            log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, exc)
+            if typing_shown:
+                await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
             await self._system(conversation_id, "Our assistant is not available right now. "
                                "Let me connect you with a person.")
             await self.escalate(conversation_id, {"reason": "bot_unavailable", "topic": "general",
-                                                  "detail": str(replies)})
+                                                  "detail": str(exc)})
             return
+        finally:
+            webhook.cancel()    # no-op once done; stops the call when this turn is cancelled
         try:
-            for outcome in (replies, typing):
-                if isinstance(outcome, BaseException):
-                    raise outcome
             delivered = await self._deliver_bot_replies(conversation_id, replies, message.id)
         finally:
-            # after the replies, so that they are not held up by it
-            await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
+            if typing_shown:    # after the replies, so that they are not held up by it
+                await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
         if not delivered:
             await self._silent_turn(conversation_id, message.id)
 

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     rasa_token: str = ""
     rasa_timeout_s: float = 10.0
     rasa_retry_down_s: float = Field(5.0, ge=0)  # a server that failed goes last for this long
+    bot_typing_delay_s: float = Field(0.3, ge=0)  # show the bot typing only for slower turns
 
     # state
     store_url: str = ""                     # "" = embedded (one process); redis://host:port/db

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.handoff.clients import Visitor
+from tests.handoff.conftest import serve
 
 
 @pytest.fixture
@@ -84,12 +85,42 @@ async def test_blank_line_splits_text_like_rasa(bridge, visitor, fake_rasa):
     assert (await visitor.bot_text())["text"] == "Second part."
 
 
-async def test_bot_typing_around_the_rasa_call(bridge, visitor):
+async def test_bot_typing_shown_while_a_slow_turn_runs(bridge, visitor, fake_rasa):
+    """Rasa slower than bot_typing_delay_s (0.3 s): typing on while it works, the
+    reply, then typing off."""
+    fake_rasa.delay = 0.8
     await visitor.start()
     await visitor.say("anything")
     assert await visitor.next("typing") == {"from": "bot", "on": True}
     await visitor.bot_text()
     assert (await visitor.next("typing")) == {"from": "bot", "on": False}
+    kinds = [e for e, _ in visitor.rec.events if e in ("typing", "bot_uttered")]
+    assert kinds == ["typing", "bot_uttered", "typing"]
+
+
+async def test_a_quick_turn_has_no_typing_indicator(bridge, visitor, fake_rasa):
+    """A reply sooner than bot_typing_delay_s comes without typing events, which would
+    only make the indicator flicker."""
+    await visitor.start()
+    await visitor.say("anything")
+    await visitor.bot_text()
+    await visitor.rec.quiet("typing", 0.5)
+    assert visitor.rec.all("typing") == []
+
+
+async def test_typing_is_switched_off_when_a_slow_rasa_fails(make_settings, fake_rasa):
+    fake_rasa.delay = 5.0      # slower than rasa_timeout_s: the bot is unavailable
+    async with serve(make_settings(rasa_timeout_s=1.0)) as server:
+        v = Visitor(server.url)
+        await v.connect()
+        try:
+            await v.start()
+            await v.say("anything")
+            assert await v.next("typing") == {"from": "bot", "on": True}
+            assert await v.next("typing") == {"from": "bot", "on": False}
+            await v.next("conversation_state", lambda s: s["state"] == "queued")
+        finally:
+            await v.close()
 
 
 async def test_a_turn_rasa_answers_with_nothing_is_not_left_silent(bridge, visitor, fake_rasa):
