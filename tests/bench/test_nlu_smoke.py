@@ -84,3 +84,13 @@ def test_featurizer_sequence_features(smoke):
     assert f["sentence_shape"] == [1, 384]
     assert abs(f["sentence_norm"] - 1.0) < 1e-4
     assert f["zero_token_rows"] == 0  # every token got its word pieces
+
+
+@pytest.mark.parametrize("model, dim", [("all-MiniLM-L6-v2", 384), ("all-mpnet-base-v2", 768)])
+def test_each_encoder_embeds_meaningfully_and_independently_of_padding(smoke, model, dim):
+    e = json.loads((smoke[0] / "featurizer.json").read_text())["encoders"][model]
+    assert e["dim"] == dim
+    assert all(abs(n - 1.0) < 1e-4 for n in e["norms"])
+    assert e["paraphrase_cos"] > e["unrelated_cos"] + 0.3
+    # padding (MPNet pads with id 1, BERT with 0) must not leak into the mean
+    assert e["batch_vs_alone_max_diff"] < 1e-4
