@@ -169,14 +169,15 @@ async def measure(args: argparse.Namespace, rasa_url: str, token: str, bridge_ur
                   procs: dict[str, Any]) -> dict[str, Any]:
     levels = [int(x) for x in args.levels.split(",")]
     arms = {"direct": Direct(rasa_url, token), "bridge": ViaBridge(bridge_url)}
-    max_workers = max(levels)
+    warmup_workers = 2
+    max_workers = max(levels + [warmup_workers])
     for arm in arms.values():
         await arm.open(max_workers)
     results: dict[str, Any] = {}
     try:
         # warm-up: every message once on both arms (graph, caches, connections)
         for arm in arms.values():
-            await run_round(arm, 2, 60, 2 * len(MESSAGES))
+            await run_round(arm, warmup_workers, 60, 2 * len(MESSAGES))
         for level in levels:
             per_arm: dict[str, Any] = {name: {"rounds": [], "latencies": [], "cpu": []} for name in arms}
             for r in range(args.rounds):
