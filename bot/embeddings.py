@@ -94,10 +94,10 @@ def model_dir_for(model: Optional[Text], model_dir: Optional[Text] = None) -> Pa
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
 
 
-def encoder_kwargs(tokenizer: Any) -> Dict[Text, bool]:
-    """Which inputs the encoder takes besides ids and mask: BERT (MiniLM) wants
-    token_type_ids, MPNet has none."""
-    return {"token_types": "token_type_ids" in tokenizer.model_input_names}
+def takes_token_types(tokenizer: Any) -> bool:
+    """Whether the encoder takes token_type_ids besides ids and mask: BERT (MiniLM)
+    does, MPNet has none."""
+    return "token_type_ids" in tokenizer.model_input_names
 
 
 _ENCODERS: Dict[Tuple, "MiniLMEncoder"] = {}
@@ -150,7 +150,7 @@ class MiniLMEncoder:
         model = self.model
         self.dim = int(model.config.hidden_size)
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
-        token_types = encoder_kwargs(self.tokenizer)["token_types"]
+        token_types = takes_token_types(self.tokenizer)
         spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
 
         @tf.function(input_signature=[spec, spec], reduce_retracing=True)
@@ -270,8 +270,6 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         max_length = config.get("max_length", 64)
         if not isinstance(max_length, int) or not 2 <= max_length <= 512:
             raise ValueError(f"max_length must be an integer between 2 and 512, not {max_length!r}")
-        if not config.get("model_dir") and config.get("model", MINILM) not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {config.get('model')!r}")
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)

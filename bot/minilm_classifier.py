@@ -44,7 +44,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.embeddings import MINILM, encoder_kwargs, model_dir_for
+from bot.embeddings import MINILM, model_dir_for, takes_token_types
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class _Net:
             hf_logging.set_verbosity(verbosity)
         self.max_length = max_length
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
-        token_types = encoder_kwargs(self.tokenizer)["token_types"]
+        token_types = takes_token_types(self.tokenizer)
         self.buckets = tuple(b for b in BUCKETS if b < max_length) + (max_length,)
         self.head = tf.keras.layers.Dense(n_labels, name="intent_head")
         self.head.build((None, self.encoder.config.hidden_size))
