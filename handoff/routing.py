@@ -211,15 +211,21 @@ class Router:
         if duplicate:
             return message, True
         await self._note_metadata(conversation, metadata)
-        await self.out.visitor(conversation_id, "visitor_uttered", {
-            "id": message.id, "client_id": client_id, "text": text, "ts": message.ts})
-        if conversation.state == "agent" and conversation.agent_id:
-            self.metrics.messages.labels(direction="visitor_to_agent").inc()
-            await self.out.agent(conversation.agent_id, "visitor_message", {
-                "conversation_id": conversation_id, "id": message.id,
-                "text": self._mask(text), "ts": message.ts})
-        self.spawn(self._process_visitor_message(conversation_id, message, metadata),
+        # Rasa's turn starts before the echo is written, so the echo costs the visitor no
+        # wait; the bot's replies are held until the echo has gone out (see _ask_bot).
+        echoed = asyncio.Event()
+        self.spawn(self._process_visitor_message(conversation_id, message, metadata, echoed),
                    f"visitor message {message.id}")
+        try:
+            await self.out.visitor(conversation_id, "visitor_uttered", {
+                "id": message.id, "client_id": client_id, "text": text, "ts": message.ts})
+            if conversation.state == "agent" and conversation.agent_id:
+                self.metrics.messages.labels(direction="visitor_to_agent").inc()
+                await self.out.agent(conversation.agent_id, "visitor_message", {
+                    "conversation_id": conversation_id, "id": message.id,
+                    "text": self._mask(text), "ts": message.ts})
+        finally:
+            echoed.set()
         return message, False
 
     async def _note_metadata(self, conversation: Conversation, metadata: dict[str, Any]) -> None:
@@ -232,13 +238,13 @@ class Router:
             await self.store.update_conversation(conversation.id, **changes)
 
     async def _process_visitor_message(self, conversation_id: str, message: Message,
-                                       metadata: dict[str, Any]) -> None:
+                                       metadata: dict[str, Any], echoed: asyncio.Event) -> None:
         rasa_meta = {k: metadata[k] for k in METADATA_KEYS if k in metadata}
         rasa_meta["message_id"] = message.id
         async with self._lock(conversation_id):
             conversation = await self._conversation(conversation_id)
             if conversation.state == "bot":
-                await self._ask_bot(conversation_id, message, rasa_meta)
+                await self._ask_bot(conversation_id, message, rasa_meta, echoed)
                 return
         # queued or with an agent: Rasa is paused; it logs the turn (intent included)
         async with self._lock(f"log:{conversation_id}"):
@@ -252,30 +258,43 @@ class Router:
             except Unavailable as exc:
                 log.info("conversation %s: could not log a message in Rasa: %s", conversation_id, exc)
 
-    async def _ask_bot(self, conversation_id: str, message: Message, rasa_meta: dict[str, Any]) -> None:
+    async def _ask_bot(self, conversation_id: str, message: Message, rasa_meta: dict[str, Any],
+                       echoed: asyncio.Event) -> None:
         """The bot's turn: the replies (or bot_unavailable), with the bot's typing indicator
         around them when Rasa takes longer than ``bot_typing_delay_s`` (a reply that comes
-        sooner needs no indicator: it would only flicker, and cost two emits per turn)."""
+        sooner needs no indicator: it would only flicker, and cost two emits per turn).
+        The webhook call starts at once, in this task; nothing is shown to the visitor
+        before ``echoed`` is set, so they see their own message first."""
         self.metrics.messages.labels(direction="visitor_to_bot").inc()
-        webhook = asyncio.ensure_future(self.rasa.send_message(conversation_id, message.text or "", rasa_meta))
         typing_shown = False
+
+        async def show_typing() -> None:
+            nonlocal typing_shown
+            await asyncio.sleep(self.settings.bot_typing_delay_s)
+            await echoed.wait()
+            typing_shown = True     # before the emit: "off" follows even a half-sent "on"
+            await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": True})
+
+        indicator = asyncio.ensure_future(show_typing())
+        failure: Unavailable | None = None
         try:
-            await asyncio.wait({webhook}, timeout=self.settings.bot_typing_delay_s)
-            if not webhook.done():
-                await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": True})
-                typing_shown = True
-            replies = await webhook
+            replies = await self.rasa.send_message(conversation_id, message.text or "", rasa_meta)
         except Unavailable as exc:
-            log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, exc)
+            failure, replies = exc, []
+        finally:
+            indicator.cancel()
+        if typing_shown:        # let a pending "on" go out before anything follows it
+            await asyncio.wait({indicator})
+        await echoed.wait()
+        if failure is not None:
+            log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, failure)
             if typing_shown:
                 await self.out.visitor(conversation_id, "typing", {"from": "bot", "on": False})
             await self._system(conversation_id, "Our assistant is not available right now. "
                                "Let me connect you with a person.")
             await self.escalate(conversation_id, {"reason": "bot_unavailable", "topic": "general",
-                                                  "detail": str(exc)})
+                                                  "detail": str(failure)})
             return
-        finally:
-            webhook.cancel()    # no-op once done; stops the call when this turn is cancelled
         try:
             delivered = await self._deliver_bot_replies(conversation_id, replies, message.id)
         finally:

@@ -27,15 +27,24 @@ from .base import AgentStatus, Conversation, Message, Store
 log = logging.getLogger(__name__)
 
 
+def _with(record: Any, name: str, value: Any) -> Any:
+    """A copy of the frozen dataclass `record` with field `name` set to `value`, made
+    without running __init__ (the bridge copies records on every store call)."""
+    twin = object.__new__(type(record))
+    twin.__dict__.update(record.__dict__)
+    twin.__dict__[name] = value
+    return twin
+
+
 def _own_conversation(conversation: Conversation) -> Conversation:
     """A copy that shares nothing mutable with `conversation`. Conversation is frozen, so
     only `meta` needs copying (cheaper than deep-copying the whole record)."""
-    return dataclasses.replace(conversation, meta=copy.deepcopy(conversation.meta))
+    return _with(conversation, "meta", copy.deepcopy(conversation.meta) if conversation.meta else {})
 
 
 def _own_message(message: Message) -> Message:
     """A copy that shares nothing mutable with `message` (only `payload` is mutable)."""
-    return dataclasses.replace(message, payload=copy.deepcopy(message.payload))
+    return _with(message, "payload", copy.deepcopy(message.payload) if message.payload else {})
 
 
 class EmbeddedStore(Store):

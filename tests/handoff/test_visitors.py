@@ -108,6 +108,31 @@ async def test_a_quick_turn_has_no_typing_indicator(bridge, visitor, fake_rasa):
     assert visitor.rec.all("typing") == []
 
 
+async def test_rasa_starts_before_the_echo_and_the_reply_waits_for_it(bridge, visitor, fake_rasa):
+    """The echo does not hold up Rasa's turn (the webhook is called while it goes out),
+    and the visitor still sees their message before the bot's answer, even when the echo
+    is slower to go out than Rasa is to answer (as through a Redis fan-out)."""
+    fake_rasa.replies["hello"] = [{"text": "Hi there!"}]
+    outbox = bridge.bridge.outbox
+    send = outbox.visitor
+    webhook_called_before_echo: list[bool] = []
+
+    async def slow_echo(session_id, event, data, **kw):
+        if event == "visitor_uttered":
+            await asyncio.sleep(0.3)
+            webhook_called_before_echo.append(
+                any(path == "/webhooks/rest/webhook" for _, path, _ in fake_rasa.calls))
+        await send(session_id, event, data, **kw)
+
+    outbox.visitor = slow_echo
+    await visitor.start()
+    await visitor.say("hello")
+    assert (await visitor.bot_text())["text"] == "Hi there!"
+    kinds = [e for e, _ in visitor.rec.events if e in ("visitor_uttered", "bot_uttered")]
+    assert kinds == ["visitor_uttered", "bot_uttered"]
+    assert webhook_called_before_echo == [True]
+
+
 async def test_typing_is_switched_off_when_a_slow_rasa_fails(make_settings, fake_rasa):
     fake_rasa.delay = 5.0      # slower than rasa_timeout_s: the bot is unavailable
     async with serve(make_settings(rasa_timeout_s=1.0)) as server:
