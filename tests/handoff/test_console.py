@@ -10,7 +10,7 @@ import socketio
 
 from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import PASSWORDS, serve
-from tests.handoff.test_flow import escalate
+from tests.handoff.chats import claimed_chat, escalate
 
 
 async def connect_agent(server, auth, errors=None):
@@ -74,12 +74,7 @@ async def test_login_answers(bridge):
 
 
 async def test_connect_sends_queue_and_brings_chats_back(bridge, fake_rasa):
-    alice = await Agent.login(bridge, "alice", PASSWORDS["alice"])
-    visitor = Visitor(bridge.url)
-    try:
-        sid = await visitor.start()
-        await escalate(visitor, fake_rasa)
-        assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+    async with claimed_chat(bridge, fake_rasa) as (alice, visitor, sid):
         await alice.next("assigned")
         await alice.close()
         again = Agent(bridge, alice.token)
@@ -89,8 +84,6 @@ async def test_connect_sends_queue_and_brings_chats_back(bridge, fake_rasa):
         assigned = await again.next("assigned")
         assert assigned["conversation"]["id"] == sid
         await again.close()
-    finally:
-        await visitor.close()
 
 
 async def test_malformed_agent_events(bridge):
@@ -185,29 +178,23 @@ async def test_racing_claims_have_one_winner(bridge, fake_rasa):
 
 
 async def test_transfer_to_an_agent(bridge, fake_rasa):
-    alice = await Agent.login(bridge, "alice", PASSWORDS["alice"])
     bob = await Agent.login(bridge, "bob", PASSWORDS["bob"])
-    visitor = Visitor(bridge.url)
     try:
-        sid = await visitor.start()
-        await escalate(visitor, fake_rasa)
-        assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
-        await alice.next("assigned")
-        await alice.call("message", {"conversation_id": sid, "text": "Passing you to Bob."})
-        assert await alice.call("transfer", {"conversation_id": sid, "agent_id": "bob"}) == {"ok": True}
-        assigned = await bob.next("assigned")
-        assert assigned["conversation"]["id"] == sid and assigned["conversation"]["agent_id"] == "bob"
-        assert any(m.get("text") == "Passing you to Bob." for m in assigned["messages"])
-        assert (await alice.next("conversation_update"))["transferred"] is True
-        await visitor.next("conversation_state", lambda s: s.get("agent_name") == "Bob")
-        await visitor.say("hi bob")
-        assert (await bob.next("visitor_message"))["text"] == "hi bob"
-        await alice.rec.quiet("visitor_message", 0.2)
-        bad = await bob.call("transfer", {"conversation_id": sid, "agent_id": "nobody"})
-        assert bad["ok"] is False and bad["error"]["code"] == "not_found"
+        async with claimed_chat(bridge, fake_rasa) as (alice, visitor, sid):
+            await alice.next("assigned")
+            await alice.call("message", {"conversation_id": sid, "text": "Passing you to Bob."})
+            assert await alice.call("transfer", {"conversation_id": sid, "agent_id": "bob"}) == {"ok": True}
+            assigned = await bob.next("assigned")
+            assert assigned["conversation"]["id"] == sid and assigned["conversation"]["agent_id"] == "bob"
+            assert any(m.get("text") == "Passing you to Bob." for m in assigned["messages"])
+            assert (await alice.next("conversation_update"))["transferred"] is True
+            await visitor.next("conversation_state", lambda s: s.get("agent_name") == "Bob")
+            await visitor.say("hi bob")
+            assert (await bob.next("visitor_message"))["text"] == "hi bob"
+            await alice.rec.quiet("visitor_message", 0.2)
+            bad = await bob.call("transfer", {"conversation_id": sid, "agent_id": "nobody"})
+            assert bad["ok"] is False and bad["error"]["code"] == "not_found"
     finally:
-        await visitor.close()
-        await alice.close()
         await bob.close()
 
 
@@ -236,12 +223,7 @@ async def test_transfer_to_a_team_requeues_with_priority(make_settings, fake_ras
 
 async def test_silent_agent_loses_the_chat(make_settings, fake_rasa):
     async with serve(make_settings(agent_answer_timeout_s=0.5)) as server:
-        alice = await Agent.login(server, "alice", PASSWORDS["alice"])
-        visitor = Visitor(server.url)
-        try:
-            sid = await visitor.start()
-            await escalate(visitor, fake_rasa)
-            assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+        async with claimed_chat(server, fake_rasa) as (alice, visitor, sid):
             update = await alice.next("conversation_update", timeout=5)
             assert update == {"conversation_id": sid, "state": "queued", "reason": "agent_no_answer"}
             state = await visitor.next("conversation_state",
@@ -250,35 +232,19 @@ async def test_silent_agent_loses_the_chat(make_settings, fake_rasa):
             conversation = await server.bridge.store.get_conversation(sid)
             assert conversation.priority >= 50 and conversation.agent_id is None
             assert (await server.bridge.store.get_agent_status("alice")).active == 0
-        finally:
-            await visitor.close()
-            await alice.close()
 
 
 async def test_answering_agent_keeps_the_chat(make_settings, fake_rasa):
     async with serve(make_settings(agent_answer_timeout_s=0.5)) as server:
-        alice = await Agent.login(server, "alice", PASSWORDS["alice"])
-        visitor = Visitor(server.url)
-        try:
-            sid = await visitor.start()
-            await escalate(visitor, fake_rasa)
-            assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+        async with claimed_chat(server, fake_rasa) as (alice, visitor, sid):
             assert (await alice.call("message", {"conversation_id": sid, "text": "Hello!"}))["ok"]
             await alice.rec.quiet("conversation_update", 1.0)
             assert (await server.bridge.store.get_conversation(sid)).state == "agent"
-        finally:
-            await visitor.close()
-            await alice.close()
 
 
 async def test_disconnected_agent_loses_chats_after_grace(make_settings, fake_rasa):
     async with serve(make_settings(agent_disconnect_grace_s=0.6)) as server:
-        alice = await Agent.login(server, "alice", PASSWORDS["alice"])
-        visitor = Visitor(server.url)
-        try:
-            sid = await visitor.start()
-            await escalate(visitor, fake_rasa)
-            assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+        async with claimed_chat(server, fake_rasa) as (alice, visitor, sid):
             await alice.call("message", {"conversation_id": sid, "text": "brb"})
             await alice.close()
             state = await visitor.next("conversation_state", lambda s: s["state"] == "queued" and
@@ -286,18 +252,11 @@ async def test_disconnected_agent_loses_chats_after_grace(make_settings, fake_ra
             assert state["agents_online"] is False
             conversation = await server.bridge.store.get_conversation(sid)
             assert conversation.meta["requeued"] == "agent_disconnected"
-        finally:
-            await visitor.close()
 
 
 async def test_reconnect_within_grace_keeps_chats(make_settings, fake_rasa):
     async with serve(make_settings(agent_disconnect_grace_s=2.0)) as server:
-        alice = await Agent.login(server, "alice", PASSWORDS["alice"])
-        visitor = Visitor(server.url)
-        try:
-            sid = await visitor.start()
-            await escalate(visitor, fake_rasa)
-            assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+        async with claimed_chat(server, fake_rasa) as (alice, visitor, sid):
             await alice.call("message", {"conversation_id": sid, "text": "one sec"})
             await alice.close()
             await asyncio.sleep(0.3)
@@ -308,8 +267,6 @@ async def test_reconnect_within_grace_keeps_chats(make_settings, fake_rasa):
             await asyncio.sleep(2.2)
             assert (await server.bridge.store.get_conversation(sid)).agent_id == "alice"
             await back.close()
-        finally:
-            await visitor.close()
 
 
 async def test_no_agent_online_visitor_is_told(bridge, fake_rasa):

@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.handoff.chats import claimed_chat, escalate
 from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import PASSWORDS, serve
-from tests.support.fake_rasa import FakeRasa
 
 
 @pytest.fixture
 async def server(make_settings, store_url):
     async with serve(make_settings(store_url=store_url, store_prefix="flow:")) as s:
         yield s
-
-
-async def escalate(visitor: Visitor, fake: FakeRasa, text: str = "I want a human",
-                   reason: str = "human_requested", topic: str = "billing") -> dict:
-    fake.replies[text] = [{"text": "Of course, let me get a colleague."},
-                          fake.handoff(reason, topic, "asked for a person", "Order 10023 late")]
-    await visitor.say(text)
-    assert (await visitor.bot_text())["text"] == "Of course, let me get a colleague."
-    return await visitor.next("conversation_state", lambda s: s["state"] == "queued")
 
 
 async def test_main_flow(server, fake_rasa):
@@ -130,12 +121,7 @@ async def test_main_flow(server, fake_rasa):
 
 
 async def test_close_and_rate(server, fake_rasa):
-    alice = await Agent.login(server, "alice", PASSWORDS["alice"])
-    visitor = Visitor(server.url)
-    try:
-        sid = await visitor.start()
-        await escalate(visitor, fake_rasa)
-        assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+    async with claimed_chat(server, fake_rasa) as (alice, visitor, sid):
         await alice.next("assigned")
         assert await alice.call("close", {"conversation_id": sid, "resolution": "resolved"}) == {"ok": True}
         closed = await visitor.next("conversation_state", lambda s: s["state"] == "closed")
@@ -155,30 +141,21 @@ async def test_close_and_rate(server, fake_rasa):
             assert await other.start(sid) != sid
         finally:
             await other.close()
-    finally:
-        await visitor.close()
-        await alice.close()
 
 
 async def test_only_the_owner_may_act(server, fake_rasa):
-    alice = await Agent.login(server, "alice", PASSWORDS["alice"])
     bob = await Agent.login(server, "bob", PASSWORDS["bob"])
-    visitor = Visitor(server.url)
     try:
-        sid = await visitor.start()
-        await escalate(visitor, fake_rasa)
-        assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
-        taken = await bob.call("claim", {"conversation_id": sid})
-        assert taken["ok"] is False and taken["error"]["code"] == "forbidden"
-        for event, extra in [("message", {"text": "hi"}), ("hand_back", {}),
-                             ("close", {"resolution": "x"}), ("typing", {"on": True}),
-                             ("transfer", {"team": "technical"})]:
-            ack = await bob.call(event, {"conversation_id": sid, **extra})
-            assert ack["ok"] is False and ack["error"]["code"] == "forbidden", event
-        await visitor.say("only for alice")
-        await alice.next("visitor_message")
-        await bob.rec.quiet("visitor_message", 0.2)
+        async with claimed_chat(server, fake_rasa) as (alice, visitor, sid):
+            taken = await bob.call("claim", {"conversation_id": sid})
+            assert taken["ok"] is False and taken["error"]["code"] == "forbidden"
+            for event, extra in [("message", {"text": "hi"}), ("hand_back", {}),
+                                 ("close", {"resolution": "x"}), ("typing", {"on": True}),
+                                 ("transfer", {"team": "technical"})]:
+                ack = await bob.call(event, {"conversation_id": sid, **extra})
+                assert ack["ok"] is False and ack["error"]["code"] == "forbidden", event
+            await visitor.say("only for alice")
+            await alice.next("visitor_message")
+            await bob.rec.quiet("visitor_message", 0.2)
     finally:
-        await visitor.close()
-        await alice.close()
         await bob.close()

@@ -19,7 +19,7 @@ import socketio
 from handoff.store.base import Store
 from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import PASSWORDS, serve
-from tests.handoff.test_flow import escalate
+from tests.handoff.chats import claimed_chat, escalate
 
 
 def forbid_non_atomic(store: Store) -> list[str]:
@@ -98,12 +98,7 @@ async def test_a_failure_after_release_cannot_strand_a_chat(make_settings, fake_
     fails nothing changed, and the agent can simply try again."""
     async with serve(make_settings()) as server:
         store = server.bridge.store
-        alice = await Agent.login(server, "alice", PASSWORDS["alice"])
-        visitor = Visitor(server.url)
-        try:
-            sid = await visitor.start()
-            await escalate(visitor, fake_rasa)
-            assert (await alice.call("claim", {"conversation_id": sid}))["ok"]
+        async with claimed_chat(server, fake_rasa) as (alice, visitor, sid):
             real = store.release_to
             calls = []
 
@@ -119,9 +114,6 @@ async def test_a_failure_after_release_cannot_strand_a_chat(make_settings, fake_
             store.release_to = real             # type: ignore[method-assign]
             assert (await alice.call("close", {"conversation_id": sid, "resolution": "x"}))["ok"]
             await assert_consistent(store)
-        finally:
-            await visitor.close()
-            await alice.close()
 
 
 async def test_racing_bridges_cannot_push_an_agent_over_capacity(make_settings, redis_url, fake_rasa):

@@ -6,7 +6,7 @@ import pytest
 
 from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import PASSWORDS, serve
-from tests.handoff.test_flow import escalate
+from tests.handoff.chats import escalate
 
 
 async def auth_headers(server, name="alice"):

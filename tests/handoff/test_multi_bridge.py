@@ -6,7 +6,7 @@ import asyncio
 
 from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import PASSWORDS, serve
-from tests.handoff.test_flow import escalate
+from tests.handoff.chats import escalate
 
 
 async def test_visitor_and_agent_on_different_bridges(make_settings, redis_url, fake_rasa):

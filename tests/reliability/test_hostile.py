@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from handoff.auth import ALGORITHM, ISSUER, issue_token
 from tests.handoff.clients import Agent, Visitor
 from tests.handoff.conftest import PASSWORDS, serve
-from tests.handoff.test_flow import escalate
+from tests.handoff.chats import escalate
 
 VISITOR_EVENTS = ["session_request", "user_uttered", "typing", "leave_email", "rate"]
 AGENT_EVENTS = ["presence", "claim", "message", "typing", "note", "hand_back", "transfer", "close", "flag"]
