@@ -281,10 +281,13 @@ class Router:
             replies = await self.rasa.send_message(conversation_id, message.text or "", rasa_meta)
         except Unavailable as exc:
             failure, replies = exc, []
-        finally:
+        except BaseException:
             indicator.cancel()
-        if typing_shown:        # let a pending "on" go out before anything follows it
+            raise
+        if typing_shown:        # an "on" is going out or gone: let it finish, "off" follows it
             await asyncio.wait({indicator})
+        else:
+            indicator.cancel()
         await echoed.wait()
         if failure is not None:
             log.warning("conversation %s: Rasa unavailable (%s); queueing for a person", conversation_id, failure)
