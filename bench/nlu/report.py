@@ -63,8 +63,11 @@ def plot(rows, path=None):
         print(f"matplotlib not installed: {path.name} not drawn", file=sys.stderr)
         return None
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    measured = {(r["dataset"], r["pipeline"]) for r in rows if not r["pipeline"].endswith(PROBE_SUFFIX)}
     for r in rows:
         if r["pipeline"].endswith(PROBE_SUFFIX):
+            if (r["dataset"], r["pipeline"][:-len(PROBE_SUFFIX)]) in measured:
+                continue    # the full run is drawn; its projection is superseded
             wall, cpu = projected_training(r)
             for ax in (a1,) if r["dataset"] == "banking77" else (a2,):
                 ax.axvline(cpu, color="grey", linestyle=":")
@@ -95,7 +98,7 @@ def plot(rows, path=None):
         ax.set_xlabel("training CPU seconds (log)")
         ax.set_ylabel("%")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="center left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
