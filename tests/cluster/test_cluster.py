@@ -23,6 +23,7 @@ import urllib.request
 
 import pytest
 
+from handoff.rasa import rendezvous_order
 from tests.cluster.profile import (Cluster, agent_from, listening, rasa_pid, visitor_from,
                                    wait_until)
 from tests.reliability.harness import close_client
@@ -144,13 +145,35 @@ def _failovers(cluster: Cluster) -> float:
     return total
 
 
-async def test_a_rasa_server_killed_mid_traffic_loses_no_message(cluster: Cluster):
+async def _visitors_on_both_servers(cluster: Cluster, visitors: list, on_first: int, on_second: int) -> None:
+    """Start visitors into ``visitors`` until ``on_first`` of them prefer the first Rasa
+    server and ``on_second`` the second (first those of the first). The bridges choose
+    a server by rendezvous hashing of the random session id, so six visitors taken as
+    they come all prefer the second server once in 64 runs, and killing the first would
+    then test nothing."""
     sources = [ip for _, ip in _bridges_and_sources(cluster)]
-    visitors = [visitor_from(cluster, sources[i % 2]) for i in range(6)]
+    first, second = [], []
+    for attempt in range(100):
+        if len(first) == on_first and len(second) == on_second:
+            break
+        visitor = visitor_from(cluster, sources[attempt % 2])
+        session_id = await visitor.start()
+        side = first if rendezvous_order(session_id, cluster.rasa_urls)[0] == cluster.rasa_urls[0] else second
+        if len(side) < (on_first if side is first else on_second):
+            side.append(visitor)
+        else:
+            await close_client(visitor.sio)
+    visitors.extend(first + second)
+    assert len(visitors) == on_first + on_second, "no mix of sessions on both Rasa servers in 100 tries"
+
+
+async def test_a_rasa_server_killed_mid_traffic_loses_no_message(cluster: Cluster):
+    visitors: list = []
     killed_at_round = 2
     before = _failovers(cluster)
     try:
-        ids = [await v.start() for v in visitors]
+        await _visitors_on_both_servers(cluster, visitors, on_first=3, on_second=3)
+        ids = [v.session_id for v in visitors]
         victim = rasa_pid(cluster, "rasa1")
         answered: dict[str, list[str]] = {cid: [] for cid in ids}
 
