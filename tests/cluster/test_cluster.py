@@ -145,26 +145,25 @@ def _failovers(cluster: Cluster) -> float:
     return total
 
 
-async def _visitors_on_both_servers(cluster: Cluster, visitors: list, on_first: int, on_second: int) -> None:
-    """Start visitors into ``visitors`` until ``on_first`` of them prefer the first Rasa
-    server and ``on_second`` the second (first those of the first). The bridges choose
-    a server by rendezvous hashing of the random session id, so six visitors taken as
-    they come all prefer the second server once in 64 runs, and killing the first would
-    then test nothing."""
+async def _visitors_on_every_server(cluster: Cluster, visitors: list, per_server: int) -> None:
+    """Start visitors into ``visitors`` (the caller closes them) until ``per_server`` of
+    them prefer each Rasa server. The bridges choose a server by rendezvous hashing of
+    the random session id, so six visitors taken as they come all prefer the server that
+    survives once in 64 runs, and killing the other would then test nothing."""
     sources = [ip for _, ip in _bridges_and_sources(cluster)]
-    first, second = [], []
+    counts = {url: 0 for url in cluster.rasa_urls}
     for attempt in range(100):
-        if len(first) == on_first and len(second) == on_second:
-            break
+        if all(n == per_server for n in counts.values()):
+            return
         visitor = visitor_from(cluster, sources[attempt % 2])
-        session_id = await visitor.start()
-        side = first if rendezvous_order(session_id, cluster.rasa_urls)[0] == cluster.rasa_urls[0] else second
-        if len(side) < (on_first if side is first else on_second):
-            side.append(visitor)
+        visitors.append(visitor)
+        preferred = rendezvous_order(await visitor.start(), cluster.rasa_urls)[0]
+        if counts[preferred] < per_server:
+            counts[preferred] += 1
         else:
+            visitors.remove(visitor)
             await close_client(visitor.sio)
-    visitors.extend(first + second)
-    assert len(visitors) == on_first + on_second, "no mix of sessions on both Rasa servers in 100 tries"
+    raise AssertionError(f"no {per_server} sessions on every Rasa server in 100 tries: {counts}")
 
 
 async def test_a_rasa_server_killed_mid_traffic_loses_no_message(cluster: Cluster):
@@ -172,7 +171,7 @@ async def test_a_rasa_server_killed_mid_traffic_loses_no_message(cluster: Cluste
     killed_at_round = 2
     before = _failovers(cluster)
     try:
-        await _visitors_on_both_servers(cluster, visitors, on_first=3, on_second=3)
+        await _visitors_on_every_server(cluster, visitors, per_server=3)
         ids = [v.session_id for v in visitors]
         victim = rasa_pid(cluster, "rasa1")
         answered: dict[str, list[str]] = {cid: [] for cid in ids}
